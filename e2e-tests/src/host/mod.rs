@@ -1,0 +1,1 @@
+//! Runs a Kubewarden waPC policy the way policy-server does.
