@@ -1,0 +1,199 @@
+//! Runs a plan's checks through a [`Verifier`] and turns the outcomes into a verdict:
+//! the digest each image was verified at, or a rejection that names every failing
+//! image, where it sits, which rule failed and why.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::image::ImageRef;
+use crate::plan::{Action, Plan, PlannedImage};
+use crate::settings::{Requirement, Rule};
+use crate::verifier::{Check, Failure, FailureClass, Verifier};
+
+/// Host answers of one evaluation, so that no check is asked twice.
+pub struct Session<'v> {
+    verifier: &'v dyn Verifier,
+    answers: HashMap<Check<'v>, Result<String, Failure>>,
+}
+
+impl<'v> Session<'v> {
+    pub fn new(verifier: &'v dyn Verifier) -> Self {
+        Self {
+            verifier,
+            answers: HashMap::new(),
+        }
+    }
+
+    fn ask(&mut self, check: Check<'v>) -> Result<String, Failure> {
+        let verifier = self.verifier;
+        self.answers
+            .entry(check)
+            .or_insert_with(|| verifier.verify(&check))
+            .clone()
+    }
+
+    /// A failed check that demanded annotations is asked again without them, to tell
+    /// "wrong annotations" from "not signed by this signer" in the verdict.
+    fn ask_explained(&mut self, check: Check<'v>) -> Result<String, Failure> {
+        match self.ask(check) {
+            Err(failure)
+                if failure.class == FailureClass::NotSigned && check.annotations.is_some() =>
+            {
+                let bare = Check {
+                    annotations: None,
+                    ..check
+                };
+                match self.ask(bare) {
+                    Ok(_) => Err(Failure::new(FailureClass::AnnotationsMismatch)),
+                    Err(_) => Err(failure),
+                }
+            }
+            answer => answer,
+        }
+    }
+}
+
+/// What became of one distinct image.
+#[derive(Debug)]
+pub struct ImageOutcome<'p, 's> {
+    pub planned: &'p PlannedImage<'s>,
+    /// `Ok(Some(digest))` when verified, `Ok(None)` when admitted unverified.
+    pub result: Result<Option<String>, Vec<String>>,
+}
+
+pub fn evaluate<'p, 's>(
+    plan: &'p Plan<'s>,
+    session: &mut Session<'p>,
+) -> Vec<ImageOutcome<'p, 's>> {
+    plan.images
+        .iter()
+        .map(|planned| ImageOutcome {
+            planned,
+            result: evaluate_image(planned, session),
+        })
+        .collect()
+}
+
+fn evaluate_image<'p>(
+    planned: &'p PlannedImage<'_>,
+    session: &mut Session<'p>,
+) -> Result<Option<String>, Vec<String>> {
+    let rules = match &planned.action {
+        Action::Skip | Action::Admit => return Ok(None),
+        Action::RejectUnmatched => {
+            return Err(vec![
+                "no signature rule matches this image, and unmatched images are rejected".into(),
+            ])
+        }
+        Action::RejectNoDigest => {
+            return Err(vec![
+                "the image has no digest, and a digest is required".into()
+            ])
+        }
+        Action::Verify(rules) => rules,
+    };
+    let mut digests = BTreeSet::new();
+    let mut reasons = Vec::new();
+    for rule in rules {
+        match evaluate_rule(rule, &planned.image, session) {
+            Ok(verified) => digests.extend(verified),
+            Err(reason) => reasons.push(reason),
+        }
+    }
+    if !reasons.is_empty() {
+        return Err(reasons);
+    }
+    let mut digests = digests.into_iter();
+    match (digests.next(), digests.next(), planned.image.digest()) {
+        (Some(digest), None, Some(pinned)) if digest != pinned => Err(vec![format!(
+            "the spec pins {pinned} but the signatures verified {digest}"
+        )]),
+        (Some(digest), None, _) => Ok(Some(digest)),
+        (Some(first), Some(second), _) => Err(vec![format!(
+            "the tag moved while it was verified: rules verified both {first} and {second}"
+        )]),
+        (None, _, _) => Err(vec!["the host verified no digest".into()]),
+    }
+}
+
+/// A rule holds when one of its alternatives does; alternatives after the first
+/// that holds are not asked.
+fn evaluate_rule<'p>(
+    rule: &'p Rule,
+    image: &'p ImageRef,
+    session: &mut Session<'p>,
+) -> Result<Vec<String>, String> {
+    let mut failures = Vec::new();
+    for requirement in &rule.alternatives {
+        match evaluate_requirement(requirement, image, session) {
+            Ok(digests) => return Ok(digests),
+            Err(reason) => failures.push(reason),
+        }
+    }
+    Err(match failures.as_slice() {
+        [only] => only.clone(),
+        all => format!(
+            "{}: none of {} alternatives holds: {}",
+            rule.id,
+            all.len(),
+            all.join("; ")
+        ),
+    })
+}
+
+/// At least `minimum_matches` signers must have signed. Asking stops as soon as the
+/// answer is known either way: no host call is made that cannot change it.
+fn evaluate_requirement<'p>(
+    requirement: &'p Requirement,
+    image: &'p ImageRef,
+    session: &mut Session<'p>,
+) -> Result<Vec<String>, String> {
+    let needed = requirement.minimum_matches;
+    let allowed_failures = requirement.signers.len() - needed;
+    let mut digests = Vec::new();
+    let mut failures = Vec::new();
+    for (index, signer) in requirement.signers.iter().enumerate() {
+        let check = Check {
+            image,
+            signer,
+            annotations: requirement.annotations.as_ref(),
+        };
+        match session.ask_explained(check) {
+            Ok(digest) => digests.push(digest),
+            Err(failure) => failures.push(format!(
+                "{}: {failure}",
+                signer.describe(requirement.kind, index)
+            )),
+        }
+        if digests.len() == needed {
+            return Ok(digests);
+        }
+        if failures.len() > allowed_failures {
+            break;
+        }
+    }
+    let signers = requirement.signers.len();
+    let head = if signers == 1 {
+        format!("{} {}", requirement.id, requirement.kind)
+    } else {
+        format!(
+            "{} {}: {} of {} required signers verified",
+            requirement.id,
+            requirement.kind,
+            digests.len(),
+            needed
+        )
+    };
+    Err(format!("{head}: {}", failures.join(", ")))
+}
+
+/// The rejection message: every failing image with its locations and reasons, in
+/// object order, so the same input always gives the same text.
+pub fn rejection_message(failures: &[(String, String)]) -> String {
+    let count = failures.len();
+    let noun = if count == 1 { "image" } else { "images" };
+    let body: Vec<String> = failures
+        .iter()
+        .map(|(where_, why)| format!("{where_}: {why}"))
+        .collect();
+    format!("{count} {noun} failed verification: {}", body.join("; "))
+}
