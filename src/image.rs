@@ -212,6 +212,18 @@ fn normalise_name_pattern(name: &str) -> Result<String, String> {
     if !name.is_empty() && name.chars().all(|c| WILDCARDS.contains(&c)) {
         return Ok(name.to_owned());
     }
+    // The same test the reference grammar uses to tell a registry from a path.
+    let (first, rest) = name.split_once('/').unwrap_or(("", name));
+    let has_registry =
+        first.contains(['.', ':']) || first == "localhost" || first.contains(WILDCARDS);
+    let (registry, repository) = if has_registry {
+        (first, rest)
+    } else {
+        (DOCKER_HUB, name)
+    };
+    if repository.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!("repository name must be lowercase: {repository}"));
+    }
     // Validate the shape with the reference grammar, wildcards standing in for a letter.
     let probe: String = name
         .chars()
@@ -219,21 +231,10 @@ fn normalise_name_pattern(name: &str) -> Result<String, String> {
         .collect();
     Reference::try_from(probe.as_str())
         .map_err(|e| format!("invalid image pattern {name:?}: {e}"))?;
-    // The same test the reference grammar uses to tell a registry from a path.
-    let (first, rest) = name.split_once('/').unwrap_or(("", name));
-    let has_registry =
-        first.contains(['.', ':']) || first == "localhost" || first.contains(WILDCARDS);
-    if has_registry {
-        if first.contains(WILDCARDS) {
-            if rest.bytes().any(|b| b.is_ascii_uppercase()) {
-                return Err(format!("repository name must be lowercase: {rest}"));
-            }
-            return Ok(format!("{}/{rest}", first.to_ascii_lowercase()));
-        }
-        normalise_name(first, rest)
-    } else {
-        normalise_name(DOCKER_HUB, name)
+    if registry.contains(WILDCARDS) {
+        return Ok(format!("{}/{repository}", registry.to_ascii_lowercase()));
     }
+    normalise_name(registry, repository)
 }
 
 #[cfg(test)]

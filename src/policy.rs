@@ -119,3 +119,6 @@ fn evaluate(payload: &[u8], verifier: &dyn Verifier) -> Result<Verdict, String> 
         None => Verdict::Accept,
     })
 }
+
+#[cfg(test)]
+mod tests;

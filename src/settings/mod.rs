@@ -122,9 +122,12 @@ impl Settings {
         let mut deserializer = serde_json::Deserializer::from_str(settings.get());
         let wire: WireSettings =
             serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+                // Positions in the host's compact JSON mean nothing to the user; the path does.
+                let inner = e.inner().to_string();
+                let message = inner.split(" at line ").next().unwrap_or_default();
                 match e.path().to_string().as_str() {
-                    "." => e.inner().to_string(),
-                    path => format!("{path}: {}", e.inner()),
+                    "." => message.to_owned(),
+                    path => format!("{path}: {message}"),
                 }
             })?;
         Self::from_wire(wire)
@@ -407,3 +410,6 @@ fn check_url_prefix(prefix: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -49,20 +49,6 @@ impl Capabilities {
                 log_guest_event(payload);
                 Ok(Vec::new())
             }
-            ("tracing", _) | ("oci", _) | ("crypto", _) | ("net", _) | ("kubernetes", _) => {
-                self.serve(namespace, operation, payload)
-            }
-            _ => Err(format!("unknown namespace: {namespace}").into()),
-        }
-    }
-
-    fn serve(
-        &self,
-        namespace: &str,
-        operation: &str,
-        payload: &[u8],
-    ) -> Result<Vec<u8>, HostCallError> {
-        match (namespace, operation) {
             ("oci", "v2/verify") => {
                 // A payload the SDK type refuses fails with serde's own text.
                 let input: SigstoreVerificationInputV2 = serde_json::from_slice(payload)?;
@@ -87,7 +73,10 @@ impl Capabilities {
                 let answer = is_certificate_trusted(&req).map_err(callback_failure)?;
                 Ok(serde_json::to_vec(&answer)?)
             }
-            _ => Err(format!("unknown operation: {operation}").into()),
+            ("tracing" | "oci" | "crypto" | "net" | "kubernetes", _) => {
+                Err(format!("unknown operation: {operation}").into())
+            }
+            _ => Err(format!("unknown namespace: {namespace}").into()),
         }
     }
 

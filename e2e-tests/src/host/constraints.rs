@@ -105,7 +105,9 @@ impl<C> WithAnnotations<C> {
     fn new(inner: C, annotations: &Annotations) -> Self {
         Self {
             inner,
-            annotations: annotations.clone().map(|annotations| AnnotationVerifier { annotations }),
+            annotations: annotations
+                .clone()
+                .map(|annotations| AnnotationVerifier { annotations }),
         }
     }
 }
@@ -115,7 +117,9 @@ impl<C: VerificationConstraint> VerificationConstraint for WithAnnotations<C> {
         if !self.inner.verify(layer)? {
             return Ok(false);
         }
-        self.annotations.as_ref().map_or(Ok(true), |a| a.verify(layer))
+        self.annotations
+            .as_ref()
+            .map_or(Ok(true), |a| a.verify(layer))
     }
 }
 
@@ -293,8 +297,10 @@ mod tests {
 
     #[test]
     fn github_repo_parsing() {
-        let r = GitHubRepo::parse("https://github.com/acme/app/.github/workflows/ci.yml@refs/heads/main")
-            .unwrap();
+        let r = GitHubRepo::parse(
+            "https://github.com/acme/app/.github/workflows/ci.yml@refs/heads/main",
+        )
+        .unwrap();
         assert_eq!((r.owner.as_str(), r.repo.as_str()), ("acme", "app"));
         assert!(GitHubRepo::parse("https://gitlab.com/acme/app").is_none());
         assert!(GitHubRepo::parse("https://github.com/acme").is_none());

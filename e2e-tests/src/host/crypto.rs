@@ -52,7 +52,9 @@ pub(crate) fn is_certificate_trusted(
                 .with_timezone(&Utc);
             let expires = validity.not_after.to_unix_duration().as_secs();
             if i64::try_from(expires).unwrap_or(i64::MAX) < not_after.timestamp() {
-                return Ok(untrusted("Certificate is being used after its expiration date"));
+                return Ok(untrusted(
+                    "Certificate is being used after its expiration date",
+                ));
             }
             not_after
         }
@@ -60,7 +62,9 @@ pub(crate) fn is_certificate_trusted(
     };
     let starts = validity.not_before.to_unix_duration().as_secs();
     if i64::try_from(starts).unwrap_or(i64::MAX) > now.timestamp() {
-        return Ok(untrusted("Certificate is being used before its validity date"));
+        return Ok(untrusted(
+            "Certificate is being used before its validity date",
+        ));
     }
 
     let Some(chain) = &req.cert_chain else {
@@ -76,16 +80,19 @@ pub(crate) fn is_certificate_trusted(
         .map(|c| der_of(c).map(CertificateDer::from))
         .collect::<Result<Vec<_>, _>>()?;
     let Some(root) = chain_der.pop() else {
-        return Ok(untrusted("Certificate not trusted: the certificate chain is empty"));
+        return Ok(untrusted(
+            "Certificate not trusted: the certificate chain is empty",
+        ));
     };
     let anchor: TrustAnchor<'_> = webpki::anchor_from_trusted_cert(&root)
         .map_err(|e| format!("the root certificate of the chain is not usable: {e}"))?;
     let time = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
         u64::try_from(verification_time.timestamp()).unwrap_or(0),
     ));
+    let anchors = [anchor];
     let verdict = end_entity.verify_for_usage(
         webpki::ALL_VERIFICATION_ALGS,
-        &[anchor],
+        &anchors,
         &chain_der,
         time,
         KeyUsage::required(EKU_CODE_SIGNING),

@@ -59,7 +59,12 @@ impl Registry {
             .client
             .fetch_manifest_digest(&reference, &RegistryAuth::Anonymous)
             .await
-            .map_err(|e| format!("cannot fetch manifest digest of {image}: {}", error_chain(&e)))?;
+            .map_err(|e| {
+                format!(
+                    "cannot fetch manifest digest of {image}: {}",
+                    error_chain(&e)
+                )
+            })?;
         Ok(json!({ "digest": digest }))
     }
 
@@ -83,7 +88,10 @@ impl Registry {
             .pull_manifest_and_config(&reference, &RegistryAuth::Anonymous)
             .await
             .map_err(|e| {
-                format!("cannot fetch manifest and config of {image}: {}", error_chain(&e))
+                format!(
+                    "cannot fetch manifest and config of {image}: {}",
+                    error_chain(&e)
+                )
             })?;
         let config: Value = serde_json::from_str(&config)
             .map_err(|e| format!("the config of {image} is not JSON: {e}"))?;
@@ -99,7 +107,9 @@ impl Registry {
             .await
             .map_err(|e| format!("cannot fetch policy {image}: {}", error_chain(&e)))?;
         if let OciManifest::ImageIndex(_) = manifest {
-            return Err(format!("policy {image} is an image index, not a Wasm artifact"));
+            return Err(format!(
+                "policy {image} is an image index, not a Wasm artifact"
+            ));
         }
         let data = self
             .client

@@ -54,8 +54,9 @@ mod tests {
     fn parses_yaml_json_and_empty_files() {
         let yaml = Sources::parse("insecure_sources:\n  - 127.0.0.1:5000\n").unwrap();
         assert_eq!(yaml, Sources::insecure(["127.0.0.1:5000"]));
-        let json = Sources::parse(r#"{"insecure_sources": ["localhost:1"], "source_authorities": {}}"#)
-            .unwrap();
+        let json =
+            Sources::parse(r#"{"insecure_sources": ["localhost:1"], "source_authorities": {}}"#)
+                .unwrap();
         assert_eq!(json.insecure_list(), vec!["localhost:1".to_owned()]);
         assert_eq!(Sources::parse("").unwrap(), Sources::default());
     }

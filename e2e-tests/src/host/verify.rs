@@ -12,9 +12,7 @@ use sigstore::cosign::verification_constraint::{
 };
 use sigstore::cosign::{verify_constraints, ClientBuilder, CosignCapabilities, SignatureLayer};
 use sigstore::registry::oci_reference::OciReference;
-use sigstore::registry::{
-    Auth, Certificate, CertificateEncoding, ClientConfig, ClientProtocol,
-};
+use sigstore::registry::{Auth, Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use url::Url;
 
 use super::cache::{Origin, TtlCache};
@@ -112,7 +110,8 @@ fn plan(input: SigstoreVerificationInputV2) -> Result<(String, Plan), VerifyErro
             let sigs = keyless_prefix
                 .into_iter()
                 .map(|k| {
-                    let prefix = Url::parse(&k.url_prefix).map_err(|_| VerifyError::HandlerCrashed)?;
+                    let prefix =
+                        Url::parse(&k.url_prefix).map_err(|_| VerifyError::HandlerCrashed)?;
                     Ok(Signature::GenericIssuer {
                         issuer: k.issuer,
                         subject: Subject::UrlPrefix(prefix.to_string()),
@@ -196,8 +195,9 @@ fn check_certificate(
             })
             .collect()
     });
-    let verifier = CertificateVerifier::from_pem(certificate, require_rekor_bundle, chain.as_deref())
-        .map_err(|e| failed(e.to_string()))?;
+    let verifier =
+        CertificateVerifier::from_pem(certificate, require_rekor_bundle, chain.as_deref())
+            .map_err(|e| failed(e.to_string()))?;
     let mut constraints: VerificationConstraintVec = vec![Box::new(verifier)];
     if let Some(annotations) = annotations {
         constraints.push(Box::new(AnnotationVerifier { annotations }));
@@ -285,7 +285,10 @@ impl SigstoreVerifier {
 
     /// Resolves `image` to its manifest digest and reads the signature layers of
     /// that very digest (so a tag moved meanwhile cannot mix two images).
-    async fn trusted_layers(&self, image: &str) -> Result<(String, Vec<SignatureLayer>), VerifyError> {
+    async fn trusted_layers(
+        &self,
+        image: &str,
+    ) -> Result<(String, Vec<SignatureLayer>), VerifyError> {
         let reference = OciReference::from_str(image).map_err(|e| failed(e.to_string()))?;
         let auth = Auth::Anonymous;
         let mut client = self.client.lock().await;

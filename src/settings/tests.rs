@@ -1,0 +1,233 @@
+use super::*;
+
+const KEY1: &str = include_str!("../../tests/data/key1.pub");
+const KEY2: &str = include_str!("../../tests/data/key2.pub");
+const CA: &str = include_str!("../../tests/data/ca.crt");
+
+/// Validates settings written as YAML, the way users write them.
+fn validate(yaml: &str) -> Result<Settings, String> {
+    let value: serde_json::Value = serde_yaml::from_str(yaml).expect("test YAML");
+    let json = serde_json::to_string(&value).unwrap();
+    let raw: Box<serde_json::value::RawValue> = serde_json::from_str(&json).unwrap();
+    Settings::validate(&raw)
+}
+
+fn refused(yaml: &str) -> String {
+    let error = validate(yaml).expect_err("settings must be refused");
+    assert!(
+        !error.contains("BEGIN"),
+        "the message repeats a PEM: {error}"
+    );
+    error
+}
+
+fn indent(pem: &str) -> String {
+    pem.lines().map(|l| format!("        {l}\n")).collect()
+}
+
+/// Settings written for the Kubewarden verify-image-signatures policy, all five kinds.
+fn upstream_settings() -> String {
+    format!(
+        r#"
+signatures:
+  - image: "ghcr.io/kubewarden/*"
+    pubKeys:
+      - |
+{key1}      - |
+{key2}    annotations:
+      env: prod
+  - image: "ghcr.io/acme/app:*"
+    keyless:
+      - issuer: "https://token.actions.githubusercontent.com"
+        subject: "https://github.com/acme/app/.github/workflows/ci.yml@refs/heads/main"
+  - image: "ghcr.io/acme/*"
+    keylessPrefix:
+      - issuer: "https://token.actions.githubusercontent.com"
+        urlPrefix: "https://github.com/acme/"
+      - issuer: "https://token.actions.githubusercontent.com"
+        url_prefix: "https://github.com/acme-forks/"
+  - image: "docker.io/acme/*"
+    githubActions:
+      owner: acme
+      repo: app
+  - image: "registry.example.com/*"
+    certificates:
+      - |
+{ca}    certificateChain:
+      - |
+{ca}    requireRekorBundle: true
+modifyImagesWithDigest: false
+"#,
+        key1 = indent(KEY1),
+        key2 = indent(KEY2),
+        ca = indent(CA),
+    )
+}
+
+#[test]
+fn upstream_settings_work_unchanged() {
+    let settings = validate(&upstream_settings()).unwrap();
+    assert_eq!(settings.rules.len(), 5);
+    assert_eq!(settings.pinning, Pinning::None);
+    let kinds: Vec<Kind> = settings
+        .rules
+        .iter()
+        .map(|r| r.alternatives[0].kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            Kind::PubKeys,
+            Kind::Keyless,
+            Kind::KeylessPrefix,
+            Kind::GithubActions,
+            Kind::Certificates
+        ]
+    );
+    let keys = &settings.rules[0].alternatives[0];
+    assert_eq!(keys.signers.len(), 2);
+    assert_eq!(
+        keys.minimum_matches, 2,
+        "every key must verify unless told otherwise"
+    );
+    assert_eq!(keys.annotations.as_ref().unwrap()["env"], "prod");
+    assert_eq!(
+        settings.rules[2].alternatives[0].signers[1],
+        Signer::KeylessPrefix {
+            issuer: "https://token.actions.githubusercontent.com".into(),
+            url_prefix: "https://github.com/acme-forks/".into()
+        },
+        "url_prefix is accepted as well as urlPrefix"
+    );
+    match &settings.rules[4].alternatives[0].signers[0] {
+        Signer::Certificate {
+            chain,
+            require_rekor_bundle,
+            ..
+        } => {
+            assert_eq!(chain.as_ref().unwrap().len(), 1);
+            assert!(require_rekor_bundle);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn defaults() {
+    let settings = validate("signatures: [{image: '*', githubActions: {owner: acme}}]").unwrap();
+    assert_eq!(
+        settings.pinning,
+        Pinning::All,
+        "modifyImagesWithDigest defaults to true"
+    );
+    assert!(!settings.reject_unmatched_images);
+    assert!(!settings.require_digest);
+    assert!(settings.skip_images.is_empty());
+    let cert = validate(&format!(
+        "signatures: [{{image: '*', certificates: [{CA:?}]}}]"
+    ))
+    .unwrap();
+    assert!(matches!(
+        cert.rules[0].alternatives[0].signers[0],
+        Signer::Certificate {
+            require_rekor_bundle: true,
+            chain: None,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn new_options() {
+    let settings = validate(&format!(
+        r#"
+signatures:
+  - image: "ghcr.io/acme/*"
+    anyOf:
+      - keyless: [{{issuer: "https://accounts.example.com", subject: "ci@example.com"}}]
+      - pubKeys: [{KEY1:?}, {KEY2:?}]
+        minimumMatches: 1
+        annotations: {{release: "true"}}
+skipImages: ["registry.k8s.io/pause:*", "busybox"]
+rejectUnmatchedImages: true
+requireDigest: true
+digestPinning: pods
+"#
+    ))
+    .unwrap();
+    let rule = &settings.rules[0];
+    assert_eq!(rule.alternatives.len(), 2);
+    assert_eq!(rule.alternatives[1].id, "signatures[0].anyOf[1]");
+    assert_eq!(rule.alternatives[1].minimum_matches, 1);
+    assert_eq!(settings.skip_images.len(), 2);
+    assert!(settings.reject_unmatched_images && settings.require_digest);
+    assert_eq!(settings.pinning, Pinning::PodsOnly);
+    for (scope, pinning) in [("all", Pinning::All), ("none", Pinning::None)] {
+        let s = validate(&format!(
+            "{{signatures: [{{image: '*', githubActions: {{owner: a}}}}], digestPinning: {scope}}}"
+        ))
+        .unwrap();
+        assert_eq!(s.pinning, pinning);
+    }
+    let s = validate("{signatures: [{image: '*', githubActions: {owner: a}}], modifyImagesWithDigest: false, digestPinning: none}").unwrap();
+    assert_eq!(s.pinning, Pinning::None);
+}
+
+#[test]
+fn refusals_name_the_entry_and_the_field() {
+    let key = format!("{KEY1:?}");
+    let cases: Vec<(String, &str)> = vec![
+        ("{}".into(), "missing field `signatures`"),
+        ("signatures: []".into(), "signatures: must list at least one entry"),
+        (format!("signatures: [{{image: a, pubkeys: [{key}]}}]"), "signatures[0].pubkeys: unknown field `pubkeys`"),
+        ("signatures: [{image: a, githubActions: {owner: a, repository: b}}]".into(), "signatures[0].githubActions.repository: unknown field `repository`"),
+        (format!("signatures: [{{image: a, pubKeys: [{key}]}}, {{image: b, pubKeys: [{key}], keyless: [{{issuer: i, subject: s}}]}}]"), "signatures[1]: carries pubKeys and keyless"),
+        ("signatures: [{image: a}]".into(), "signatures[0]: names no signature kind"),
+        (format!("signatures: [{{pubKeys: [{key}]}}]"), "signatures[0].image: missing field `image`"),
+        ("signatures: [{image: a, pubKeys: []}]".into(), "signatures[0].pubKeys: must list at least one entry"),
+        ("signatures: [{image: a, keyless: []}]".into(), "signatures[0].keyless: must list at least one entry"),
+        ("signatures: [{image: a, certificates: []}]".into(), "signatures[0].certificates: must list at least one entry"),
+        ("signatures: [{image: a, keyless: [{issuer: '', subject: s}]}]".into(), "signatures[0].keyless[0].issuer: must not be empty"),
+        ("signatures: [{image: a, pubKeys: ['not a key']}]".into(), "signatures[0].pubKeys[0]: not a PEM public key"),
+        (format!("signatures: [{{image: a, pubKeys: [{key}, {:?}]}}]", CA), "signatures[0].pubKeys[1]: not a PEM public key"),
+        (format!("signatures: [{{image: a, certificates: [{key}]}}]"), "signatures[0].certificates[0]: not a PEM X.509 certificate"),
+        (format!("signatures: [{{image: a, certificates: [{CA:?}], certificateChain: [{CA:?}, 'junk']}}]"), "signatures[0].certificateChain[1]: not a PEM X.509 certificate"),
+        (format!("signatures: [{{image: a, certificates: [{CA:?}], certificateChain: []}}]"), "signatures[0].certificateChain: must list at least one certificate"),
+        (format!("signatures: [{{image: a, pubKeys: [{key}], requireRekorBundle: true}}]"), "signatures[0].requireRekorBundle: only allowed with certificates"),
+        ("signatures: [{image: a, keylessPrefix: [{issuer: i, urlPrefix: 'not a url'}]}]".into(), "signatures[0].keylessPrefix[0].urlPrefix: not a valid URL"),
+        ("signatures: [{image: a, keylessPrefix: [{issuer: i, urlPrefix: 'file:///etc'}]}]".into(), "signatures[0].keylessPrefix[0].urlPrefix: must be an http(s) URL"),
+        ("signatures: [{image: a, githubActions: {owner: ''}}]".into(), "signatures[0].githubActions.owner: must not be empty"),
+        ("signatures: [{image: a, githubActions: {owner: a/b}}]".into(), "signatures[0].githubActions.owner: a user or organisation name"),
+        ("signatures: [{image: a, githubActions: {owner: a}, minimumMatches: 1}]".into(), "signatures[0].minimumMatches: githubActions names one identity"),
+        (format!("signatures: [{{image: a, pubKeys: [{key}], minimumMatches: 2}}]"), "signatures[0].minimumMatches: 2 is more than the 1 pubKeys listed"),
+        (format!("signatures: [{{image: a, pubKeys: [{key}], minimumMatches: 0}}]"), "signatures[0].minimumMatches: must be at least 1"),
+        (format!("signatures: [{{image: a, pubKeys: [{key}], minimumMatches: -1}}]"), "signatures[0].minimumMatches: invalid value"),
+        (format!("signatures: [{{image: 'ghcr.io/Acme/*', pubKeys: [{key}]}}]"), "signatures[0].image: repository name must be lowercase"),
+        (format!("signatures: [{{image: '', pubKeys: [{key}]}}]"), "signatures[0].image: image pattern is empty"),
+        (format!("signatures: [{{image: a, pubKeys: [{key}], annotations: {{'': x}}}}]"), "signatures[0].annotations: keys must not be empty"),
+        ("signatures: [{image: a, anyOf: []}]".into(), "signatures[0].anyOf: must list at least one alternative"),
+        (format!("signatures: [{{image: a, pubKeys: [{key}], anyOf: [{{pubKeys: [{key}]}}]}}]"), "signatures[0]: an entry with anyOf carries nothing but image and anyOf"),
+        (format!("signatures: [{{image: a, anyOf: [{{image: b, pubKeys: [{key}]}}]}}]"), "signatures[0].anyOf[0].image: the pattern belongs to the entry"),
+        (format!("signatures: [{{image: a, anyOf: [{{anyOf: [{{pubKeys: [{key}]}}]}}]}}]"), "signatures[0].anyOf[0].anyOf: alternatives do not nest"),
+        (format!("signatures: [{{image: a, anyOf: [{{pubKeys: [{key}]}}, {{pubKeys: ['x']}}]}}]"), "signatures[0].anyOf[1].pubKeys[0]: not a PEM public key"),
+        (format!("{{signatures: [{{image: a, pubKeys: [{key}]}}], skipImages: [ok, 'Bad/']}}"), "skipImages[1]: "),
+        (format!("{{signatures: [{{image: a, pubKeys: [{key}]}}], digestPinning: sometimes}}"), "digestPinning: unknown variant `sometimes`"),
+        (format!("{{signatures: [{{image: a, pubKeys: [{key}]}}], modifyImagesWithDigest: false, digestPinning: pods}}"), "digestPinning: contradicts modifyImagesWithDigest: false"),
+        (format!("{{signatures: [{{image: a, pubKeys: [{key}]}}], rejectUnmatched: true}}"), "rejectUnmatched: unknown field `rejectUnmatched`"),
+    ];
+    for (yaml, expected) in cases {
+        let error = refused(&yaml);
+        assert!(
+            error.starts_with(expected) || error.contains(expected),
+            "{yaml}\n  gave: {error}\n  want: {expected}"
+        );
+    }
+}
+
+#[test]
+fn structure_is_checked_on_every_request_but_pem_only_at_validation() {
+    let raw: Box<serde_json::value::RawValue> =
+        serde_json::from_str(r#"{"signatures":[{"image":"a","pubKeys":["not PEM"]}]}"#).unwrap();
+    assert!(Settings::from_json(&raw).is_ok());
+    assert!(Settings::validate(&raw).is_err());
+}
