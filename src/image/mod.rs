@@ -8,8 +8,9 @@
 
 use std::fmt;
 
-use oci_spec::distribution::Reference;
 use wildmatch::WildMatch;
+
+mod grammar;
 
 const DOCKER_HUB: &str = "docker.io";
 
@@ -36,14 +37,16 @@ impl ImageRef {
         if image.trim() != image {
             return Err("image reference has leading or trailing white space".into());
         }
-        let reference = Reference::try_from(image).map_err(|e| e.to_string())?;
-        let name = normalise_name(reference.registry(), reference.repository())?;
+        let parts = grammar::parse(image).map_err(|e| e.to_string())?;
+        let name = normalise_name(parts.registry.unwrap_or(DOCKER_HUB), parts.repository)?;
         Ok(Self {
             name,
-            // oci-spec fills in `latest` only when there is neither a tag nor a digest,
-            // which is what the runtime does too.
-            tag: reference.tag().map(str::to_owned),
-            digest: reference.digest().map(str::to_owned),
+            // Like the runtime: `latest` only when there is neither a tag nor a digest.
+            tag: match (parts.tag, parts.digest) {
+                (None, None) => Some("latest".to_owned()),
+                (tag, _) => tag.map(str::to_owned),
+            },
+            digest: parts.digest.map(str::to_owned),
         })
     }
 
@@ -123,7 +126,7 @@ impl ImagePattern {
             Some((rest, digest)) => (rest, Some(parse_digest_pattern(digest)?)),
             None => (pattern, None),
         };
-        let (name, tag) = split_tag(rest);
+        let (name, tag) = grammar::split_tag(rest);
         let name = normalise_name_pattern(name)?;
         if let Some(tag) = tag {
             if tag.is_empty() {
@@ -177,18 +180,6 @@ fn part_matches(pattern: &Option<WildMatch>, value: Option<&str>, when_unknown: 
     }
 }
 
-/// Splits `name[:tag]`; a colon before the last `/` belongs to a registry port.
-fn split_tag(pattern: &str) -> (&str, Option<&str>) {
-    let last_slash = pattern.rfind('/').map_or(0, |i| i + 1);
-    match pattern[last_slash..].find(':') {
-        Some(i) => (
-            &pattern[..last_slash + i],
-            Some(&pattern[last_slash + i + 1..]),
-        ),
-        None => (pattern, None),
-    }
-}
-
 fn parse_digest_pattern(digest: &str) -> Result<String, String> {
     let valid = digest.split_once(':').is_some_and(|(algorithm, hex)| {
         !algorithm.is_empty()
@@ -212,10 +203,8 @@ fn normalise_name_pattern(name: &str) -> Result<String, String> {
     if !name.is_empty() && name.chars().all(|c| WILDCARDS.contains(&c)) {
         return Ok(name.to_owned());
     }
-    // The same test the reference grammar uses to tell a registry from a path.
     let (first, rest) = name.split_once('/').unwrap_or(("", name));
-    let has_registry =
-        first.contains(['.', ':']) || first == "localhost" || first.contains(WILDCARDS);
+    let has_registry = grammar::is_registry(first) || first.contains(WILDCARDS);
     let (registry, repository) = if has_registry {
         (first, rest)
     } else {
@@ -229,8 +218,7 @@ fn normalise_name_pattern(name: &str) -> Result<String, String> {
         .chars()
         .map(|c| if WILDCARDS.contains(&c) { 'x' } else { c })
         .collect();
-    Reference::try_from(probe.as_str())
-        .map_err(|e| format!("invalid image pattern {name:?}: {e}"))?;
+    grammar::parse(&probe).map_err(|e| format!("invalid image pattern {name:?}: {e}"))?;
     if registry.contains(WILDCARDS) {
         return Ok(format!("{}/{repository}", registry.to_ascii_lowercase()));
     }
