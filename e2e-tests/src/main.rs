@@ -45,8 +45,8 @@ struct RunArgs {
 }
 
 fn read_yaml_or_json(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let value: Option<Value> =
         serde_yaml::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))?;
     Ok(value.unwrap_or(Value::Null))

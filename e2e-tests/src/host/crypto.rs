@@ -18,7 +18,7 @@ fn der_of(cert: &Certificate) -> Result<Vec<u8>, String> {
     match cert.encoding {
         CertificateEncoding::Der => Ok(cert.data.clone()),
         CertificateEncoding::Pem => match x509_cert::der::pem::decode_vec(&cert.data) {
-            Ok((label, der)) if label == "CERTIFICATE" => Ok(der),
+            Ok(("CERTIFICATE", der)) => Ok(der),
             Ok(_) => Err("Certificate PEM data is not valid".to_owned()),
             Err(e) => Err(e.to_string()),
         },

@@ -28,6 +28,9 @@ mod stats;
 mod trust;
 mod verify;
 
+#[cfg(test)]
+mod tests;
+
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
@@ -260,7 +263,13 @@ impl Host {
     /// Runs the guest's `validate_settings`, answering like policy-evaluator
     /// does when the call itself fails.
     pub fn validate_settings(&self) -> SettingsValidationResponse {
-        let payload = self.settings.to_string().into_bytes();
+        self.validate_settings_with(&self.settings)
+    }
+
+    /// [`Host::validate_settings`] for other settings: one loaded policy serves many
+    /// configurations, as one policy-server serves many policies of one module.
+    pub fn validate_settings_with(&self, settings: &Value) -> SettingsValidationResponse {
+        let payload = settings.to_string().into_bytes();
         match self.workers.call("validate_settings", payload) {
             Ok(answer) => {
                 serde_json::from_slice(&answer).unwrap_or_else(|e| SettingsValidationResponse {
@@ -281,8 +290,13 @@ impl Host {
     /// returns the response the real host would send. Policy failures become
     /// `internal server error` rejections; `Err` means the input is unusable.
     pub fn validate(&self, input: &Value) -> Result<AdmissionResponse> {
+        self.validate_with(&self.settings, input)
+    }
+
+    /// [`Host::validate`] with other settings.
+    pub fn validate_with(&self, settings: &Value, input: &Value) -> Result<AdmissionResponse> {
         let (request, uid) = request::admission_request(input)?;
-        let payload = json!({ "request": request, "settings": self.settings });
+        let payload = json!({ "request": request, "settings": settings });
         let answer = match self
             .workers
             .call("validate", payload.to_string().into_bytes())

@@ -75,12 +75,12 @@ impl AdmissionResponse {
             (Some(mutated), Some(original)) => json_patch_base64(original, mutated)?,
             (None, _) => None,
         };
-        let status = (verdict.message.is_some() || verdict.code.is_some()).then(|| {
+        let status = (verdict.message.is_some() || verdict.code.is_some()).then_some(
             AdmissionResponseStatus {
                 message: verdict.message,
                 code: verdict.code,
-            }
-        });
+            },
+        );
         Ok(Self {
             uid: uid.to_owned(),
             allowed: verdict.accepted,
@@ -145,7 +145,8 @@ mod tests {
         ));
         // Applying the patch to the original yields the mutated object.
         let mut patched = original.clone();
-        json_patch::patch(&mut patched, &serde_json::from_value(ops).unwrap()).unwrap();
+        let patch: json_patch::Patch = serde_json::from_value(ops).unwrap();
+        json_patch::patch(&mut patched, &patch).unwrap();
         assert_eq!(patched, mutated);
     }
 
