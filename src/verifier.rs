@@ -54,13 +54,16 @@ impl Failure {
 
     /// Sorts a host's error text into a class. The real host says
     /// `no signatures found for image: ...` when the image has no trusted signature at
-    /// all, `Image verification failed: missing signatures` followed by a YAML dump of
-    /// the constraints (PEM keys included) when none of them satisfies the check, and
-    /// other texts for registry and input errors.
+    /// all; `Image verification failed: missing signatures` followed by a YAML dump of
+    /// the constraints (PEM keys included) when none satisfies the check, or, for
+    /// certificates, `Several Signature Layers failed verification`; other texts are
+    /// registry and input errors.
     pub fn from_host_error(text: &str) -> Self {
         if text.contains("no signatures found") {
             Self::new(FailureClass::NoSignatures)
-        } else if text.contains("missing signatures") {
+        } else if text.contains("missing signatures")
+            || text.contains("Signature Layers failed verification")
+        {
             Self::new(FailureClass::NotSigned)
         } else {
             Self {
@@ -178,6 +181,10 @@ mod tests {
         let not_signed = "Host error: Callback evaluation failure: Image verification failed: missing signatures\nThe following constraints were not satisfied:\nkind: pubKey\nkey: |\n  -----BEGIN PUBLIC KEY-----\n  MFkw\n  -----END PUBLIC KEY-----\n";
         assert_eq!(
             Failure::from_host_error(not_signed),
+            Failure::new(FailureClass::NotSigned)
+        );
+        assert_eq!(
+            Failure::from_host_error("Host error: Callback evaluation failure: verification failed: Several Signature Layers failed verification"),
             Failure::new(FailureClass::NotSigned)
         );
         assert_eq!(

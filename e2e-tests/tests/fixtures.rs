@@ -63,7 +63,7 @@ fn trust_root(fixtures: &Fixtures) -> ManualTrustRoot<'static> {
 
 /// The signature layers of `image` that the `sigstore` crate trusts, with or without the
 /// fixtures' trust root (without it, bundles and certificates are ignored).
-async fn layers(image: &str, trusted: bool) -> Vec<SignatureLayer> {
+async fn fetch_layers(image: &str, trusted: bool) -> Vec<SignatureLayer> {
     let fixtures = fixtures();
     let root = trust_root(fixtures);
     let mut builder = ClientBuilder::default().with_oci_client_config(ClientConfig {
@@ -93,7 +93,7 @@ fn verifies(layers: &[SignatureLayer], constraints: VerificationConstraintVec) -
 async fn key_a_verifies_its_images_and_not_the_unsigned_one() {
     let fx = fixtures();
     for image in [&fx.images.key_a, &fx.images.nested] {
-        let layers = layers(&image.reference, true).await;
+        let layers = fetch_layers(&image.reference, true).await;
         assert_eq!(layers.len(), 1, "{}", image.reference);
         assert!(verifies(&layers, vec![key(&fx.keys.a)]));
         assert!(!verifies(&layers, vec![key(&fx.keys.w)]));
@@ -106,10 +106,12 @@ async fn key_a_verifies_its_images_and_not_the_unsigned_one() {
             image.digest
         );
         // The pinned spelling resolves to the same signature.
-        assert_eq!(layers(&image.pinned(), true).await.len(), 1);
+        assert_eq!(fetch_layers(&image.pinned(), true).await.len(), 1);
     }
     assert!(fx.images.nested.reference.contains("/acme/team/app:v1"));
-    assert!(layers(&fx.images.unsigned.reference, true).await.is_empty());
+    assert!(fetch_layers(&fx.images.unsigned.reference, true)
+        .await
+        .is_empty());
 }
 
 #[tokio::test]
@@ -120,16 +122,16 @@ async fn annotations_are_in_the_signed_payload() {
             annotations: fx.annotations.clone(),
         })
     };
-    let annotated = layers(&fx.images.key_a_annotated.reference, true).await;
+    let annotated = fetch_layers(&fx.images.key_a_annotated.reference, true).await;
     assert!(verifies(&annotated, vec![key(&fx.keys.a), annotations()]));
-    let plain = layers(&fx.images.key_a.reference, true).await;
+    let plain = fetch_layers(&fx.images.key_a.reference, true).await;
     assert!(!verifies(&plain, vec![key(&fx.keys.a), annotations()]));
 }
 
 #[tokio::test]
 async fn two_of_three_keys_signed() {
     let fx = fixtures();
-    let layers = layers(&fx.images.two_of_three.reference, true).await;
+    let layers = fetch_layers(&fx.images.two_of_three.reference, true).await;
     assert_eq!(layers.len(), 2);
     assert!(verifies(&layers, vec![key(&fx.keys.k1), key(&fx.keys.k2)]));
     assert!(!verifies(&layers, vec![key(&fx.keys.k3)]));
@@ -157,7 +159,7 @@ async fn multi_arch_signature_covers_the_index() {
         .unwrap();
     assert_eq!(resolved, multi.index.digest);
 
-    let layers = layers(&multi.index.reference, true).await;
+    let layers = fetch_layers(&multi.index.reference, true).await;
     assert!(verifies(&layers, vec![key(&fx.keys.a)]));
     assert_eq!(
         layers[0]
@@ -172,7 +174,7 @@ async fn multi_arch_signature_covers_the_index() {
     for (_, digest) in &multi.platforms {
         let platform = format!("{repository}@{digest}");
         assert!(
-            layers(&platform, true).await.is_empty(),
+            fetch_layers(&platform, true).await.is_empty(),
             "{platform} is signed"
         );
     }
@@ -188,12 +190,12 @@ async fn keyless_email_certificate_chains_to_the_private_fulcio() {
             issuer: Some(StringVerifier::ExactMatch(identity.issuer.clone())),
         })
     };
-    let trusted = layers(&fx.images.keyless_email.reference, true).await;
+    let trusted = fetch_layers(&fx.images.keyless_email.reference, true).await;
     assert!(trusted[0].bundle.is_some());
     assert!(verifies(&trusted, vec![email(&identity.subject)]));
     assert!(!verifies(&trusted, vec![email("mallory@example.com")]));
     // Without the private Fulcio and Rekor in the trust root the certificate means nothing.
-    let untrusted = layers(&fx.images.keyless_email.reference, false).await;
+    let untrusted = fetch_layers(&fx.images.keyless_email.reference, false).await;
     assert!(!verifies(&untrusted, vec![email(&identity.subject)]));
 }
 
@@ -201,7 +203,7 @@ async fn keyless_email_certificate_chains_to_the_private_fulcio() {
 async fn keyless_github_certificate_carries_the_workflow() {
     let fx = fixtures();
     let identity = &fx.github_identity;
-    let layers = layers(&fx.images.keyless_github.reference, true).await;
+    let layers = fetch_layers(&fx.images.keyless_github.reference, true).await;
     let url = |issuer: &str| {
         Box::new(CertSubjectUrlVerifier {
             url: identity.subject.clone(),
@@ -253,8 +255,8 @@ async fn certificate_signatures_honour_require_rekor_bundle() {
             .unwrap(),
         )
     };
-    let bundled = layers(&fx.images.certificate_bundled.reference, true).await;
-    let unbundled = layers(&fx.images.certificate_unbundled.reference, true).await;
+    let bundled = fetch_layers(&fx.images.certificate_bundled.reference, true).await;
+    let unbundled = fetch_layers(&fx.images.certificate_unbundled.reference, true).await;
     assert!(verifies(&bundled, vec![verifier(true)]));
     assert!(verifies(&bundled, vec![verifier(false)]));
     assert!(!verifies(&unbundled, vec![verifier(true)]));
@@ -366,6 +368,10 @@ fn registry_holder() {
     let registry = std::thread::spawn(|| Registry::start().unwrap())
         .join()
         .unwrap();
+    assert!(
+        listening(registry.host()),
+        "outlived the thread that started it"
+    );
     println!("REGISTRY {} {}", registry.host(), registry.dir().display());
     std::mem::forget(registry);
     panic!("the holder process ends here, leaking its registry");
