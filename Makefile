@@ -3,11 +3,25 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-wasip1
 POLICY_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 
-.PHONY: test unit-tests e2e-tests lint fmt demo clean
+.PHONY: test unit-tests e2e-tests lint fmt demo clean push fuzz
 
 policy.wasm: $(POLICY_SOURCES)
 	$(CARGO) build --release --target $(WASM_TARGET) -p verify-image-signatures
 	cp target/$(WASM_TARGET)/release/verify_image_signatures.wasm $@
+
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+# kwctl when installed; otherwise the project's kwhost, which annotates and pushes the same way.
+KW := $(if $(shell command -v kwctl 2>/dev/null),kwctl,$(CARGO) run -q -p e2e-tests --bin kwhost --)
+
+## The policy as Kubewarden ships it: metadata.yml, the README and the protocol version embedded.
+annotated-policy.wasm: policy.wasm metadata.yml README.md
+	$(KW) annotate -m metadata.yml -u README.md -o $@ policy.wasm
+
+## Publish: make push REGISTRY=ghcr.io/acme [SOURCES=sources.yml for a plain-HTTP registry].
+push: annotated-policy.wasm
+	$(if $(REGISTRY),,$(error set REGISTRY, e.g. make push REGISTRY=ghcr.io/acme))
+	$(KW) push $(if $(SOURCES),--sources-path $(SOURCES)) annotated-policy.wasm \
+		registry://$(REGISTRY)/policies/verify-image-signatures:v$(VERSION)
 
 ## All tests: the policy's unit tests, then the end-to-end suite through a real host and registry.
 test: unit-tests e2e-tests
@@ -15,8 +29,24 @@ test: unit-tests e2e-tests
 unit-tests:
 	$(CARGO) test -p verify-image-signatures
 
-e2e-tests: policy.wasm
-	POLICY_WASM=$(CURDIR)/policy.wasm $(CARGO) test -p e2e-tests
+e2e-tests: annotated-policy.wasm
+	POLICY_WASM=$(CURDIR)/annotated-policy.wasm $(CARGO) test -p e2e-tests
+
+## The policy's main job, end to end: real registry, real signatures, verdicts and patches.
+demo: annotated-policy.wasm
+	$(CARGO) run -q -p e2e-tests --bin demo -- $(CURDIR)/annotated-policy.wasm
+
+## Fuzz each target for FUZZ_SECONDS (libFuzzer, native build, fake verifier). The grown
+## corpus stays in fuzz/corpus/ (not committed); fuzz/seeds/ is written by fuzz/seeds.py.
+## cargo-fuzz passes -Z flags: RUSTC_BOOTSTRAP lets a stable toolchain accept them.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := validate validate_structured validate_settings image_reference
+fuzz:
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+		mkdir -p corpus/$$target && \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$target corpus/$$target seeds/$$target -- \
+			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -28,4 +58,4 @@ fmt:
 
 clean:
 	$(CARGO) clean
-	rm -f policy.wasm
+	rm -f policy.wasm annotated-policy.wasm

@@ -8,16 +8,15 @@ pub mod mutation;
 pub mod plan;
 pub mod policy;
 pub mod request;
+pub mod response;
 pub mod settings;
 pub mod verdict;
 pub mod verifier;
 pub mod workload;
 
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
-use kubewarden_policy_sdk::{accept_request, mutate_request, reject_request};
 use wapc_guest::{register_function, CallResult};
 
-use policy::Verdict;
 use verifier::HostVerifier;
 
 #[no_mangle]
@@ -31,11 +30,7 @@ pub extern "C" fn wapc_init() {
 }
 
 fn validate(payload: &[u8]) -> CallResult {
-    match policy::validate(payload, &HostVerifier) {
-        Verdict::Accept => accept_request(),
-        Verdict::Mutate(object) => mutate_request(object),
-        Verdict::Reject(message) => reject_request(Some(message), None, None, None),
-    }
+    Ok(response::encode(policy::validate(payload, &HostVerifier))?)
 }
 
 fn validate_settings(payload: &[u8]) -> CallResult {

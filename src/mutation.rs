@@ -1,14 +1,15 @@
-//! Pinning verified images to their digest by editing the object's JSON in place:
-//! every other field, including ones no compiled-in Kubernetes type knows, stays
-//! exactly as the user sent it, so the host's JSON patch touches only images.
+//! Pinning verified images to their digest by rewriting exactly the bytes of their
+//! JSON strings in the object's text: every other byte, including fields no
+//! compiled-in Kubernetes type knows, stays as the user sent it, so the host's JSON
+//! patch touches only images. It also spares parsing and printing the whole object.
 
-use serde_json::Value;
+use std::ops::Range;
 
 /// One container image to rewrite.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Pin {
-    /// RFC 6901 pointer to the container's `image` field.
-    pub pointer: String,
+    /// Byte range of the image's JSON string in the object's text.
+    pub span: Range<usize>,
     /// The new value: the image as written, then `@digest`.
     pub image: String,
 }
@@ -18,18 +19,48 @@ pub fn pinned(image: &str, digest: &str) -> String {
     format!("{image}@{digest}")
 }
 
-/// Applies `pins` to `object`; `None` when there is nothing to change.
-pub fn apply(object: &str, pins: &[Pin]) -> Result<Option<Value>, String> {
+/// The object's text with `pins` applied; `None` when there is nothing to change.
+pub fn apply(object: &str, mut pins: Vec<Pin>) -> Option<String> {
     if pins.is_empty() {
-        return Ok(None);
+        return None;
     }
-    let mut value: Value =
-        serde_json::from_str(object).map_err(|e| format!("cannot read the object: {e}"))?;
+    pins.sort_by_key(|pin| pin.span.start);
+    let mut mutated = String::with_capacity(object.len() + pins.len() * 72);
+    let mut copied = 0;
     for pin in pins {
-        match value.pointer_mut(&pin.pointer) {
-            Some(slot @ Value::String(_)) => *slot = Value::String(pin.image.clone()),
-            _ => return Err(format!("cannot pin {}: no image there", pin.pointer)),
-        }
+        mutated.push_str(&object[copied..pin.span.start]);
+        // Serialising a string cannot fail.
+        mutated.push_str(&serde_json::Value::String(pin.image).to_string());
+        copied = pin.span.end;
     }
-    Ok(Some(value))
+    mutated.push_str(&object[copied..]);
+    Some(mutated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_only_the_pinned_strings() {
+        let object =
+            r#"{"a":1.50,"spec":{"containers":[{"image":"x:1"},{"image" : "y"}]},"z":"\u00e9"}"#;
+        let x = object.find("\"x:1\"").unwrap();
+        let y = object.find("\"y\"").unwrap();
+        let pins = vec![
+            Pin {
+                span: y..y + 3,
+                image: pinned("y", "sha256:2"),
+            },
+            Pin {
+                span: x..x + 5,
+                image: pinned("x:1", "sha256:1"),
+            },
+        ];
+        assert_eq!(
+            apply(object, pins).unwrap(),
+            r#"{"a":1.50,"spec":{"containers":[{"image":"x:1@sha256:1"},{"image" : "y@sha256:2"}]},"z":"\u00e9"}"#
+        );
+        assert_eq!(apply(object, Vec::new()), None);
+    }
 }

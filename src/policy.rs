@@ -2,7 +2,6 @@
 //! verify, then accept, pin or reject.
 
 use serde_json::value::RawValue;
-use serde_json::Value;
 
 use crate::mutation::{self, Pin};
 use crate::plan::Plan;
@@ -15,8 +14,8 @@ use crate::workload::{self, ContainerList, Location, Workload};
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
     Accept,
-    /// Accept, with the whole object as it must be stored.
-    Mutate(Value),
+    /// Accept, with the whole object as it must be stored, as JSON text.
+    Mutate(String),
     Reject(String),
 }
 
@@ -99,7 +98,7 @@ fn evaluate(payload: &[u8], verifier: &dyn Verifier) -> Result<Verdict, String> 
                         })
                         .filter_map(|c| {
                             Some(Pin {
-                                pointer: c.location.image_pointer(),
+                                span: c.span.clone()?,
                                 image: mutation::pinned(c.image.as_deref()?, digest),
                             })
                         }),
@@ -114,7 +113,7 @@ fn evaluate(payload: &[u8], verifier: &dyn Verifier) -> Result<Verdict, String> 
             failures.into_iter().map(|(_, w, r)| (w, r)).collect();
         return Ok(Verdict::Reject(verdict::rejection_message(&failures)));
     }
-    Ok(match mutation::apply(object.get(), &pins)? {
+    Ok(match mutation::apply(object.get(), pins) {
         Some(mutated) => Verdict::Mutate(mutated),
         None => Verdict::Accept,
     })

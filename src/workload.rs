@@ -2,9 +2,13 @@
 //!
 //! Only the fields that hold containers are deserialised: the rest of the object
 //! (often most of it: env, probes, managedFields) is skipped by serde without being
-//! built, and the original JSON is left alone for the mutation to edit in place.
+//! built. Each image is borrowed from the object's JSON text, so its byte range is
+//! known and a mutation can rewrite exactly those bytes.
+
+use std::ops::Range;
 
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// The kinds whose pod template location is known by name.
 const POD_KINDS: &[&str] = &["Pod"];
@@ -61,16 +65,6 @@ impl Location {
             self.index
         )
     }
-
-    /// RFC 6901 pointer to the container's `image` field.
-    pub fn image_pointer(&self) -> String {
-        format!(
-            "/{}/{}/{}/image",
-            self.pod_spec.join("/"),
-            self.list.field(),
-            self.index
-        )
-    }
 }
 
 /// A container image as written, with where it sits.
@@ -79,6 +73,8 @@ pub struct ContainerImage {
     pub location: Location,
     /// `None` when the container has no image (or an empty one).
     pub image: Option<String>,
+    /// Byte range of the image's JSON string in the object's text.
+    pub span: Option<Range<usize>>,
 }
 
 /// What the policy finds in an object.
@@ -90,24 +86,30 @@ pub enum Workload {
 }
 
 #[derive(Deserialize, Default)]
-struct Object {
-    spec: Option<ObjectSpec>,
+struct Object<'a> {
+    #[serde(borrow)]
+    spec: Option<ObjectSpec<'a>>,
 }
 
 /// A Pod's spec and a controller's spec in one: no `flatten`, which would make serde
 /// buffer the whole spec.
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct ObjectSpec {
-    containers: Option<Vec<Container>>,
-    init_containers: Option<Vec<Container>>,
-    ephemeral_containers: Option<Vec<Container>>,
-    template: Option<PodTemplate>,
-    job_template: Option<JobTemplate>,
+struct ObjectSpec<'a> {
+    #[serde(borrow)]
+    containers: Option<Vec<Container<'a>>>,
+    #[serde(borrow)]
+    init_containers: Option<Vec<Container<'a>>>,
+    #[serde(borrow)]
+    ephemeral_containers: Option<Vec<Container<'a>>>,
+    #[serde(borrow)]
+    template: Option<PodTemplate<'a>>,
+    #[serde(borrow)]
+    job_template: Option<JobTemplate<'a>>,
 }
 
-impl ObjectSpec {
-    fn into_pod(self) -> PodSpec {
+impl<'a> ObjectSpec<'a> {
+    fn into_pod(self) -> PodSpec<'a> {
         PodSpec {
             containers: self.containers,
             init_containers: self.init_containers,
@@ -117,31 +119,39 @@ impl ObjectSpec {
 }
 
 #[derive(Deserialize, Default)]
-struct PodTemplate {
-    spec: Option<PodSpec>,
+struct PodTemplate<'a> {
+    #[serde(borrow)]
+    spec: Option<PodSpec<'a>>,
 }
 
 #[derive(Deserialize, Default)]
-struct JobTemplate {
-    spec: Option<JobSpec>,
+struct JobTemplate<'a> {
+    #[serde(borrow)]
+    spec: Option<JobSpec<'a>>,
 }
 
 #[derive(Deserialize, Default)]
-struct JobSpec {
-    template: Option<PodTemplate>,
+struct JobSpec<'a> {
+    #[serde(borrow)]
+    template: Option<PodTemplate<'a>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct PodSpec {
-    containers: Option<Vec<Container>>,
-    init_containers: Option<Vec<Container>>,
-    ephemeral_containers: Option<Vec<Container>>,
+struct PodSpec<'a> {
+    #[serde(borrow)]
+    containers: Option<Vec<Container<'a>>>,
+    #[serde(borrow)]
+    init_containers: Option<Vec<Container<'a>>>,
+    #[serde(borrow)]
+    ephemeral_containers: Option<Vec<Container<'a>>>,
 }
 
 #[derive(Deserialize)]
-struct Container {
-    image: Option<String>,
+struct Container<'a> {
+    /// Raw, to know where it sits; decoded by [`containers`].
+    #[serde(borrow)]
+    image: Option<&'a RawValue>,
 }
 
 const POD_SPEC: &[&str] = &["spec"];
@@ -154,81 +164,95 @@ const JOB_TEMPLATE_SPEC: &[&str] = &["spec", "jobTemplate", "spec", "template", 
 /// kind is covered only when it carries a pod template, and is read the same way.
 pub fn extract(kind: &str, object: &str) -> Result<Workload, String> {
     let known = |kinds: &[&str]| kinds.contains(&kind);
-    let read = || {
-        serde_json::from_str::<Object>(object).map_err(|e| format!("cannot read the {kind}: {e}"))
-    };
+    let unreadable = |e: &dyn std::fmt::Display| format!("cannot read the {kind}: {e}");
+    let read = || serde_json::from_str::<Object>(object).map_err(|e| unreadable(&e));
+    let mut pods = Vec::new();
     if known(POD_KINDS) {
+        pods.push((POD_SPEC, read()?.spec.unwrap_or_default().into_pod()));
+    } else if known(TEMPLATE_KINDS) || known(JOB_TEMPLATE_KINDS) {
         let spec = read()?.spec.unwrap_or_default();
-        return Ok(Workload::Containers(containers(POD_SPEC, &spec.into_pod())));
-    }
-    if known(TEMPLATE_KINDS) || known(JOB_TEMPLATE_KINDS) {
-        let spec = read()?.spec.unwrap_or_default();
-        let (path, pod) = if known(JOB_TEMPLATE_KINDS) {
-            (JOB_TEMPLATE_SPEC, job_pod_spec(spec.job_template))
+        let pod = if known(JOB_TEMPLATE_KINDS) {
+            job_pod_spec(spec.job_template).map(|pod| (JOB_TEMPLATE_SPEC, pod))
         } else {
-            (TEMPLATE_SPEC, spec.template.and_then(|t| t.spec))
+            spec.template
+                .and_then(|t| t.spec)
+                .map(|pod| (TEMPLATE_SPEC, pod))
         };
-        return Ok(Workload::Containers(
-            pod.map(|pod| containers(path, &pod)).unwrap_or_default(),
-        ));
-    }
-    // Any other kind: a custom controller (an Argo Rollout, say) is covered by its
-    // pod template. An object that does not even parse this far is covered only if
-    // its JSON has a template where a pod template would be.
-    let spec = match read() {
-        Ok(object) => object.spec.unwrap_or_default(),
-        Err(error) => {
-            let value: serde_json::Value = serde_json::from_str(object).unwrap_or_default();
-            let has_template = [TEMPLATE_SPEC, JOB_TEMPLATE_SPEC]
-                .iter()
-                .any(|path| value.pointer(&format!("/{}", path.join("/"))).is_some());
-            return if has_template {
-                Err(error)
-            } else {
-                Ok(Workload::NotCovered)
-            };
+        pods.extend(pod);
+    } else {
+        // Any other kind: a custom controller (an Argo Rollout, say) is covered by its
+        // pod template. An object that does not even parse this far is covered only if
+        // its JSON has a template where a pod template would be.
+        let spec = match read() {
+            Ok(object) => object.spec.unwrap_or_default(),
+            Err(error) => {
+                let value: serde_json::Value = serde_json::from_str(object).unwrap_or_default();
+                let has_template = [TEMPLATE_SPEC, JOB_TEMPLATE_SPEC]
+                    .iter()
+                    .any(|path| value.pointer(&format!("/{}", path.join("/"))).is_some());
+                return if has_template {
+                    Err(error)
+                } else {
+                    Ok(Workload::NotCovered)
+                };
+            }
+        };
+        pods.extend(
+            spec.template
+                .and_then(|t| t.spec)
+                .map(|pod| (TEMPLATE_SPEC, pod)),
+        );
+        pods.extend(job_pod_spec(spec.job_template).map(|pod| (JOB_TEMPLATE_SPEC, pod)));
+        if pods.is_empty() {
+            return Ok(Workload::NotCovered);
         }
-    };
-    let mut found = None;
-    if let Some(pod) = spec.template.and_then(|t| t.spec) {
-        found
-            .get_or_insert_with(Vec::new)
-            .extend(containers(TEMPLATE_SPEC, &pod));
     }
-    if let Some(pod) = job_pod_spec(spec.job_template) {
-        found
-            .get_or_insert_with(Vec::new)
-            .extend(containers(JOB_TEMPLATE_SPEC, &pod));
+    let mut found = Vec::new();
+    for (path, pod) in &pods {
+        containers(object, path, pod, &mut found).map_err(|e| unreadable(&e))?;
     }
-    Ok(found.map_or(Workload::NotCovered, Workload::Containers))
+    Ok(Workload::Containers(found))
 }
 
 fn job_pod_spec(job_template: Option<JobTemplate>) -> Option<PodSpec> {
     job_template?.spec?.template?.spec
 }
 
-fn containers(pod_spec: &'static [&'static str], pod: &PodSpec) -> Vec<ContainerImage> {
+/// Appends the containers of `pod` to `found`, decoding each image and locating it
+/// in `object`, the text the pod was borrowed from.
+fn containers(
+    object: &str,
+    pod_spec: &'static [&'static str],
+    pod: &PodSpec,
+    found: &mut Vec<ContainerImage>,
+) -> Result<(), String> {
     let lists = [
         &pod.containers,
         &pod.init_containers,
         &pod.ephemeral_containers,
     ];
-    CONTAINER_LISTS
-        .into_iter()
-        .zip(lists)
-        .flat_map(|(list, containers)| {
-            containers
-                .iter()
-                .flatten()
-                .enumerate()
-                .map(move |(index, c)| ContainerImage {
-                    location: Location {
-                        pod_spec,
-                        list,
-                        index,
-                    },
-                    image: c.image.clone().filter(|i| !i.is_empty()),
-                })
-        })
-        .collect()
+    for (list, containers) in CONTAINER_LISTS.into_iter().zip(lists) {
+        for (index, container) in containers.iter().flatten().enumerate() {
+            let location = Location {
+                pod_spec,
+                list,
+                index,
+            };
+            let (image, span) = match container.image {
+                None => (None, None),
+                Some(raw) => {
+                    let image: String = serde_json::from_str(raw.get())
+                        .map_err(|_| format!("{}.image is not a string", location.path()))?;
+                    let start = raw.get().as_ptr() as usize - object.as_ptr() as usize;
+                    (Some(image), Some(start..start + raw.get().len()))
+                }
+            };
+            found.push(ContainerImage {
+                location,
+                image: image.filter(|i| !i.is_empty()),
+                span,
+            });
+        }
+    }
+    Ok(())
 }

@@ -1,5 +1,8 @@
 //! A stand-in for the Kubewarden policy-server: loads a waPC policy, serves the host
-//! capabilities with real Sigstore checks, and builds signed-image fixtures in a local registry.
+//! capabilities with real Sigstore checks, and builds signed-image fixtures in a local registry;
+//! and ships the policy: annotated with its metadata and published as an OCI artifact.
 
+pub mod bench;
 pub mod fixtures;
 pub mod host;
+pub mod policy_artifact;

@@ -688,7 +688,7 @@ fn every_spelling_of_a_repository_is_verified() {
         repository.to_owned(),
         format!("{repository}:*"),
         format!("{repository}:v1"),
-        format!("*/acme/team/app"),
+        "*/acme/team/app".to_owned(),
         "*".to_owned(),
     ];
     for pattern in &patterns {

@@ -20,7 +20,7 @@
 
 use std::fmt;
 
-const NAME_MAX: usize = 255;
+pub const NAME_MAX: usize = 255;
 const TAG_MAX: usize = 128;
 
 /// An image reference split into its parts, as written.

@@ -89,13 +89,22 @@ fn normalise_name(registry: &str, repository: &str) -> Result<String, String> {
         return Err(format!("repository name must be lowercase: {repository}"));
     }
     let registry = registry.to_ascii_lowercase();
-    let registry = registry.strip_suffix(":443").unwrap_or(&registry);
+    // `host:443` is `host`, unless dropping the port would make the host read as a
+    // Docker Hub path (`foo:443/app` is not `foo/app`, which is `docker.io/foo/app`).
+    let registry = match registry.strip_suffix(":443") {
+        Some(host) if grammar::is_registry(host) => host,
+        _ => &registry,
+    };
     let registry = if DOCKER_HUB_ALIASES.contains(&registry) {
         DOCKER_HUB
     } else {
         registry
     };
     if registry == DOCKER_HUB && !repository.contains('/') {
+        // `library/` counts towards the length limit, as for the runtime.
+        if "library/".len() + repository.len() > grammar::NAME_MAX {
+            return Err(grammar::ReferenceError::NameTooLong.to_string());
+        }
         Ok(format!("{DOCKER_HUB}/library/{repository}"))
     } else {
         Ok(format!("{registry}/{repository}"))
@@ -268,6 +277,11 @@ mod tests {
             "127.0.0.1:5000/acme/app"
         );
         assert_eq!(image("localhost/app").name(), "localhost/app");
+        assert_eq!(image("localhost:443/app").name(), "localhost/app");
+        // Without its port, `foo` would be a Docker Hub namespace: the port stays.
+        let single_label = image("foo:443/app");
+        assert_eq!(single_label.to_string(), "foo:443/app:latest");
+        assert_eq!(ImageRef::parse(&single_label.to_string()), Ok(single_label));
         assert_eq!(image("acme/app").name(), "docker.io/acme/app");
     }
 
@@ -291,6 +305,8 @@ mod tests {
             "app@sha256:abc",
             "app:",
             "a b",
+            // 255 characters as written, too many once in `library/`.
+            &"a".repeat(250),
         ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?}");
         }

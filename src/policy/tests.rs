@@ -154,6 +154,7 @@ fn patch(original: &Value, verdict: Verdict) -> Vec<(String, String, Value)> {
     let Verdict::Mutate(mutated) = verdict else {
         panic!("expected a mutation, got {verdict:?}");
     };
+    let mutated: Value = serde_json::from_str(&mutated).expect("the mutated object is JSON");
     let patch = serde_json::to_value(json_patch::diff(original, &mutated)).unwrap();
     patch
         .as_array()

@@ -1,8 +1,11 @@
 //! Policy settings: parsed from the wire format into rules whose every part is already
 //! checked, so the rest of the policy never meets a half-valid setting.
 
+mod keys;
 mod pem;
 mod wire;
+
+pub use keys::accepted_keys;
 
 use std::collections::BTreeMap;
 use std::fmt;

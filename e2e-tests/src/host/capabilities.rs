@@ -9,6 +9,7 @@ use kubewarden_policy_sdk::host_capabilities::SigstoreVerificationInputV2;
 use serde_json::Value;
 use tokio::runtime::Handle;
 
+use super::bench::InstantAnswers;
 use super::crypto::is_certificate_trusted;
 use super::registry::Registry;
 use super::stats::StatsRecorder;
@@ -29,6 +30,8 @@ pub(crate) struct Capabilities {
     /// The async runtime the registry work runs on; host calls arrive on the
     /// policy's worker thread, which blocks on it.
     pub(crate) runtime: Handle,
+    /// Canned answers that replace the registry, for benchmarks of the policy alone.
+    pub(crate) instant_answers: Option<InstantAnswers>,
 }
 
 impl Capabilities {
@@ -44,6 +47,13 @@ impl Capabilities {
             return Err(format!("unknown binding: {binding}").into());
         }
         self.stats.record_call(namespace, operation);
+        if let Some(answer) = self
+            .instant_answers
+            .as_ref()
+            .and_then(|canned| canned.answer(namespace, operation))
+        {
+            return Ok(answer);
+        }
         match (namespace, operation) {
             ("tracing", "log") => {
                 log_guest_event(payload);

@@ -5,7 +5,7 @@
 //! ```no_run
 //! use e2e_tests::host::{Host, Sources};
 //! let host = Host::builder()
-//!     .policy_location("policy.wasm")
+//!     .policy_location("annotated-policy.wasm")
 //!     .settings(serde_json::json!({}))
 //!     .sources(Sources::insecure(["127.0.0.1:5000"]))
 //!     .build()?;
@@ -15,10 +15,12 @@
 //! # anyhow::Ok(())
 //! ```
 
+mod bench;
 mod cache;
 mod capabilities;
 mod constraints;
 mod crypto;
+mod peak_memory;
 mod registry;
 mod request;
 mod response;
@@ -41,13 +43,17 @@ use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use serde_json::{json, Value};
 
+pub use bench::PolicyInstance;
 pub use response::{AdmissionResponse, AdmissionResponseStatus};
 pub use runtime::DEADLINE_EXCEEDED;
 pub use sources::Sources;
 pub use stats::HostCallStats;
 pub use trust::{TrustConfigError, TrustRoot};
 
+use crate::policy_artifact::{PolicyMetadata, METADATA_SECTION};
+use bench::BenchOptions;
 use capabilities::Capabilities;
+use peak_memory::PeakMemory;
 use registry::Registry;
 use runtime::{Limits, PolicyModule, Workers};
 use stats::StatsRecorder;
@@ -81,6 +87,8 @@ pub struct HostBuilder {
     cache_ttl: Duration,
     registry_timeout: Duration,
     workers: usize,
+    allow_unannotated: bool,
+    bench: BenchOptions,
 }
 
 impl Default for HostBuilder {
@@ -95,6 +103,8 @@ impl Default for HostBuilder {
             cache_ttl: DEFAULT_VERIFICATION_CACHE_TTL,
             registry_timeout: DEFAULT_REGISTRY_TIMEOUT,
             workers: 1,
+            allow_unannotated: false,
+            bench: BenchOptions::default(),
         }
     }
 }
@@ -176,7 +186,15 @@ impl HostBuilder {
         self
     }
 
-    /// Loads the policy, instantiates it and starts serving.
+    /// Also loads a module without Kubewarden metadata (to ask it its protocol version
+    /// while annotating it, or a hand-written test guest). By default such a module is
+    /// refused, as policy-server refuses it: the metadata says how to run the policy.
+    pub fn allow_unannotated(mut self) -> Self {
+        self.allow_unannotated = true;
+        self
+    }
+
+    /// Loads the policy, checks its metadata, instantiates it and starts serving.
     pub fn build(self) -> Result<Host> {
         let io = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -197,6 +215,18 @@ impl HostBuilder {
                 }
             }
         };
+        let metadata = PolicyMetadata::from_wasm(&wasm)?;
+        match &metadata {
+            Some(metadata) => metadata.check_runnable()?,
+            None if self.allow_unannotated => {}
+            None => {
+                return Err(anyhow!(
+                    "the policy is not annotated (no `{METADATA_SECTION}` custom section): \
+                     annotate it with `kwctl annotate` or `kwhost annotate` \
+                     (`make annotated-policy.wasm`)"
+                ))
+            }
+        }
         let verifier = SigstoreVerifier::new(
             &self.sources,
             self.trust_root.as_ref(),
@@ -209,18 +239,28 @@ impl HostBuilder {
             registry,
             stats: stats.clone(),
             runtime: io.handle().clone(),
+            instant_answers: self.bench.instant_answers,
         });
         let limits = Limits {
             execution_timeout: self.execution_timeout,
             memory_bytes: self.memory_limit,
         };
-        let module = Arc::new(PolicyModule::compile(&wasm, limits, capabilities)?);
-        let workers = Workers::start(module, self.workers)?;
+        let peak_memory = self.bench.peak_memory;
+        let module = Arc::new(PolicyModule::compile(
+            &wasm,
+            limits,
+            capabilities,
+            peak_memory.clone(),
+        )?);
+        let workers = Workers::start(module.clone(), self.workers)?;
         Ok(Host {
             workers,
+            module,
+            peak_memory,
             io: Some(io),
             stats,
             settings: self.settings,
+            metadata,
         })
     }
 }
@@ -244,15 +284,24 @@ where
 /// from several threads are served by the configured number of instances.
 pub struct Host {
     workers: Workers,
+    module: Arc<PolicyModule>,
+    peak_memory: Option<Arc<PeakMemory>>,
     io: Option<tokio::runtime::Runtime>,
     stats: Arc<StatsRecorder>,
     settings: Value,
+    metadata: Option<PolicyMetadata>,
 }
 
 impl Host {
     /// Starts configuring a host.
     pub fn builder() -> HostBuilder {
         HostBuilder::default()
+    }
+
+    /// The metadata embedded in the policy; `None` only for a module loaded with
+    /// [`HostBuilder::allow_unannotated`].
+    pub fn metadata(&self) -> Option<&PolicyMetadata> {
+        self.metadata.as_ref()
     }
 
     /// The settings the policy is evaluated with.

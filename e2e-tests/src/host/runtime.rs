@@ -18,6 +18,7 @@ use wasmtime_provider::{
 };
 
 use super::capabilities::Capabilities;
+use super::peak_memory::PeakMemory;
 
 /// The text wasmtime-provider gives a call interrupted by the deadline.
 pub const DEADLINE_EXCEEDED: &str = "guest code interrupted, execution deadline exceeded";
@@ -78,9 +79,13 @@ impl PolicyModule {
         wasm: &[u8],
         limits: Limits,
         capabilities: Arc<Capabilities>,
+        peak_memory: Option<Arc<PeakMemory>>,
     ) -> Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        if let Some(peak_memory) = peak_memory {
+            config.with_host_memory(peak_memory);
+        }
         let engine =
             Engine::new(&config).map_err(|e| anyhow!("cannot create the wasm engine: {e}"))?;
         let ticks = limits
@@ -113,7 +118,7 @@ impl PolicyModule {
     }
 
     /// A fresh instance with `wapc_init` run, wired to the host capabilities.
-    fn instantiate(&self) -> Result<WapcHost, WapcError> {
+    pub(crate) fn instantiate(&self) -> Result<WapcHost, WapcError> {
         let provider = self
             .pre
             .rehydrate(Some(self.deadlines))

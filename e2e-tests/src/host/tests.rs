@@ -96,8 +96,9 @@ fn guest(settings_answer: &str, validate: Validate<'_>) -> Vec<u8> {
 
 const SETTINGS_OK: &str = r#"{"valid":true,"message":null}"#;
 
+/// WAT guests carry no metadata: load them as unannotated modules.
 fn host(wasm: Vec<u8>) -> HostBuilder {
-    Host::builder().wasm_bytes(wasm)
+    Host::builder().wasm_bytes(wasm).allow_unannotated()
 }
 
 /// Runs a host call through the guest, as a policy would.
@@ -245,6 +246,16 @@ fn memory_beyond_the_limit_traps() {
         .build()
         .unwrap();
     assert!(roomy.call("grow", b"").is_ok());
+}
+
+#[test]
+fn a_module_without_metadata_is_refused_by_default() {
+    let wasm = guest(SETTINGS_OK, Validate::Answer("{}"));
+    let err = Host::builder().wasm_bytes(wasm).build().err().unwrap();
+    assert!(
+        err.to_string().contains("not annotated") && err.to_string().contains("annotate"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -506,6 +517,7 @@ mod signed_images {
         );
         let host = Host::builder()
             .policy_location(policy)
+            .allow_unannotated()
             .sources(Sources::from_file(&fx.sources).unwrap())
             .trust_root(TrustRoot::from_file(&fx.trust_config).unwrap())
             .build()
@@ -762,6 +774,7 @@ mod signed_images {
         let fx = Fixtures::create(&registry).unwrap();
         let host = Host::builder()
             .wasm_bytes(guest(SETTINGS_OK, Validate::Run("unreachable")))
+            .allow_unannotated()
             .sources(Sources::from_file(&fx.sources).unwrap())
             .workers(4)
             .build()
