@@ -3,7 +3,7 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-wasip1
 POLICY_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 
-.PHONY: test unit-tests e2e-tests lint fmt demo clean push fuzz
+.PHONY: test unit-tests e2e-tests lint fmt demo clean push fuzz deny
 
 policy.wasm: $(POLICY_SOURCES)
 	$(CARGO) build --release --target $(WASM_TARGET) -p verify-image-signatures
@@ -47,6 +47,11 @@ fuzz:
 		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$target corpus/$$target seeds/$$target -- \
 			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
 	done
+
+## Licenses, banned crates and sources of every dependency (deny.toml). Advisories need a
+## database fetched from GitHub, which CI cannot reach.
+deny:
+	$(CARGO) deny --workspace check licenses bans sources
 
 lint:
 	$(CARGO) fmt --all -- --check

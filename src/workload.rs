@@ -186,7 +186,10 @@ pub fn extract(kind: &str, object: &str) -> Result<Workload, String> {
         let spec = match read() {
             Ok(object) => object.spec.unwrap_or_default(),
             Err(error) => {
-                let value: serde_json::Value = serde_json::from_str(object).unwrap_or_default();
+                // Too deep for a `Value` (128 levels) is no proof there is no template.
+                let Ok(value) = serde_json::from_str::<serde_json::Value>(object) else {
+                    return Err(error);
+                };
                 let has_template = [TEMPLATE_SPEC, JOB_TEMPLATE_SPEC]
                     .iter()
                     .any(|path| value.pointer(&format!("/{}", path.join("/"))).is_some());

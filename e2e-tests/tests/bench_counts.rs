@@ -62,7 +62,11 @@ fn one_host_call_per_unique_image_rule_and_key() {
             .allow_unannotated()
     };
 
-    let instant = builder().instant_answers(INSTANT_DIGEST).build().unwrap();
+    let instant = builder()
+        .instant_answers(INSTANT_DIGEST)
+        .track_peak_memory()
+        .build()
+        .unwrap();
     let counts: Vec<(&str, u64)> = cases
         .iter()
         .map(|case| (case.name.as_str(), calls_of(&instant, case).total))
@@ -80,6 +84,8 @@ fn one_host_call_per_unique_image_rule_and_key() {
     let stats = instant.stats();
     assert_eq!(stats.calls("oci/v2/verify"), stats.total);
     assert_eq!(stats.verifications_performed, 0);
+    let peak = instant.peak_memory_bytes().expect("tracked");
+    assert!(peak >= 64 * 1024, "peak linear memory {peak}");
 
     // With real checks and no cache, each of those calls goes to the registry once.
     let cold = builder()

@@ -20,8 +20,9 @@ struct Env {
 fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
-        let path = std::env::var("POLICY_WASM")
-            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../policy.wasm").to_owned());
+        let path = std::env::var("POLICY_WASM").unwrap_or_else(|_| {
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../annotated-policy.wasm").to_owned()
+        });
         let wasm = std::fs::read(&path)
             .unwrap_or_else(|e| panic!("cannot read {path} ({e}): run `make e2e-tests`"));
         let registry = Registry::start().expect("start the local registry");

@@ -299,6 +299,32 @@ fn kinds_without_pod_template_are_accepted_untouched() {
     assert_eq!(host.calls(), 0);
 }
 
+/// Found in the hardening review: a custom kind's object that is unreadable and deeper
+/// than serde_json's `Value` allows (128 levels) was taken for an object without a
+/// pod template, and admitted unverified.
+#[test]
+fn an_unreadable_custom_workload_too_deep_to_inspect_is_rejected() {
+    let mut deep = json!([]);
+    for _ in 0..200 {
+        deep = json!([deep]);
+    }
+    let object = json!({
+        "spec": {
+            "containers": "not a list",
+            "template": {"spec": {"containers": containers(&["ghcr.io/acme/app:v1"])}},
+        },
+        "extra": deep,
+    });
+    let host = FakeHost::default();
+    let message = rejection(run(
+        settings(json!([key_rule("*", "KEY-A")])),
+        "Rollout",
+        object,
+        &host,
+    ));
+    assert!(message.starts_with("cannot read the Rollout"), "{message}");
+}
+
 #[test]
 fn unreadable_objects_of_covered_kinds_are_rejected() {
     let rules = settings(json!([key_rule("*", "KEY-A")]));

@@ -2,8 +2,8 @@
 //!
 //! wasmtime-provider keeps its `Store` private, so the size of a guest's memory cannot be
 //! read after a call. A wasm memory never shrinks, so the largest size any memory of the
-//! engine reached is the guest's peak; this creator records it as memories grow. A host
-//! memory turns off wasmtime's copy-on-write initialisation, which only changes how an
+//! engine reached is the guest's peak; this creator records it as memories grow. Host
+//! memories rule out wasmtime's copy-on-write initialisation, which only changes how an
 //! instance starts, not how its code runs.
 
 use std::ptr::NonNull;

@@ -71,7 +71,7 @@ pub(crate) struct PolicyModule {
     pre: WasmtimeEngineProviderPre,
     deadlines: EpochDeadlines,
     capabilities: Arc<Capabilities>,
-    _ticker: EpochTicker,
+    _ticker: Option<EpochTicker>,
 }
 
 impl PolicyModule {
@@ -83,8 +83,12 @@ impl PolicyModule {
     ) -> Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        // Copy-on-write images need wasmtime's own mmap memories. Without them the
+        // instance is made before the provider sets a deadline, so epochs must not
+        // advance: a host that tracks memory has no deadline (same code, no ticks).
+        let tracks_memory = peak_memory.is_some();
         if let Some(peak_memory) = peak_memory {
-            config.with_host_memory(peak_memory);
+            config.with_host_memory(peak_memory).memory_init_cow(false);
         }
         let engine =
             Engine::new(&config).map_err(|e| anyhow!("cannot create the wasm engine: {e}"))?;
@@ -113,7 +117,9 @@ impl PolicyModule {
             pre,
             deadlines,
             capabilities,
-            _ticker: EpochTicker::start(engine)?,
+            _ticker: (!tracks_memory)
+                .then(|| EpochTicker::start(engine))
+                .transpose()?,
         })
     }
 

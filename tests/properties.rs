@@ -1,0 +1,417 @@
+//! Properties of the policy over generated admission requests, settings and image
+//! spellings: no input panics, no unsigned image of a covered kind is admitted, a
+//! mutation touches only images, and one image in any spelling meets the same rules.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use proptest::collection::{btree_map, vec};
+use proptest::prelude::*;
+use serde_json::{json, Map, Value};
+use verify_image_signatures::image::{ImagePattern, ImageRef};
+use verify_image_signatures::policy::{self, Verdict};
+use verify_image_signatures::verifier::{Check, Failure, Verifier};
+
+const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const KEY: &str = include_str!("data/key1.pub");
+
+/// A registry without signatures; records the images it was asked about.
+#[derive(Default)]
+struct Unsigned(RefCell<BTreeSet<String>>);
+
+impl Verifier for Unsigned {
+    fn verify(&self, check: &Check<'_>) -> Result<String, Failure> {
+        self.0.borrow_mut().insert(check.image.to_string());
+        Err(Failure::from_host_error(&format!(
+            "no signatures found for image: {}",
+            check.image
+        )))
+    }
+}
+
+/// A registry where everyone signed everything, at [`DIGEST`].
+struct Signed;
+
+impl Verifier for Signed {
+    fn verify(&self, _: &Check<'_>) -> Result<String, Failure> {
+        Ok(DIGEST.to_owned())
+    }
+}
+
+/// Every kind the policy covers, with where its pod spec sits; `Rollout` stands for any
+/// custom controller with a pod template.
+const COVERED: &[(&str, &[&str])] = &[
+    ("Pod", &["spec"]),
+    ("Deployment", &["spec", "template", "spec"]),
+    ("ReplicaSet", &["spec", "template", "spec"]),
+    ("StatefulSet", &["spec", "template", "spec"]),
+    ("DaemonSet", &["spec", "template", "spec"]),
+    ("ReplicationController", &["spec", "template", "spec"]),
+    ("Job", &["spec", "template", "spec"]),
+    (
+        "CronJob",
+        &["spec", "jobTemplate", "spec", "template", "spec"],
+    ),
+    ("Rollout", &["spec", "template", "spec"]),
+];
+
+const LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
+
+const DOCKER_HUB_ALIASES: &[&str] = &[
+    "docker.io",
+    "index.docker.io",
+    "registry-1.docker.io",
+    "registry.hub.docker.com",
+];
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        ".{0,12}".prop_map(Value::from),
+    ];
+    leaf.prop_recursive(4, 24, 4, |inner| {
+        prop_oneof![
+            vec(inner.clone(), 0..4).prop_map(Value::from),
+            btree_map("[a-zA-Z]{0,8}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Fields no rule looks at: they must survive a mutation untouched.
+fn extras() -> impl Strategy<Value = Map<String, Value>> {
+    btree_map("x[a-zA-Z]{0,5}", json_value(), 0..3).prop_map(|m| m.into_iter().collect())
+}
+
+/// A valid image reference, in canonical parts: (registry or none, repository, tag, digest).
+fn image_parts() -> impl Strategy<Value = (Option<String>, String, Option<String>, Option<String>)>
+{
+    let registry = prop_oneof![
+        Just(None),
+        prop::sample::select(vec![
+            "docker.io",
+            "ghcr.io",
+            "quay.io",
+            "localhost",
+            "127.0.0.1:5000",
+            "registry.example.com:8443",
+        ])
+        .prop_map(|r| Some(r.to_owned())),
+        "[a-z0-9]{1,6}(\\.[a-z0-9]{1,6}){1,2}".prop_map(Some),
+    ];
+    let repository = vec("[a-z0-9]{1,5}([._-][a-z0-9]{1,4})?", 1..4).prop_map(|c| c.join("/"));
+    let tag = proptest::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,10}");
+    let digest = proptest::option::of("[0-9a-f]{64}".prop_map(|hex| format!("sha256:{hex}")));
+    (registry, repository, tag, digest)
+}
+
+fn write_image(parts: &(Option<String>, String, Option<String>, Option<String>)) -> String {
+    let (registry, repository, tag, digest) = parts;
+    let mut image = match registry {
+        Some(registry) => format!("{registry}/{repository}"),
+        None => repository.clone(),
+    };
+    if let Some(tag) = tag {
+        image += &format!(":{tag}");
+    }
+    if let Some(digest) = digest {
+        image += &format!("@{digest}");
+    }
+    image
+}
+
+fn image() -> impl Strategy<Value = String> {
+    image_parts().prop_map(|parts| write_image(&parts))
+}
+
+/// Other spellings of `image` that a runtime pulls from the same repository.
+fn spellings(image: &ImageRef) -> Vec<String> {
+    let full = image.to_string();
+    let suffix = &full[image.name().len()..];
+    let (registry, repository) = image.name().split_once('/').unwrap();
+    let mut names = vec![full.clone()];
+    if !registry.contains(':') {
+        names.push(format!("{registry}:443/{repository}{suffix}"));
+    }
+    if registry.contains(['.', ':']) {
+        names.push(format!("{}/{repository}{suffix}", registry.to_uppercase()));
+    }
+    if registry == "docker.io" {
+        for alias in DOCKER_HUB_ALIASES {
+            names.push(format!("{alias}/{repository}{suffix}"));
+            names.push(format!("{}/{repository}{suffix}", alias.to_uppercase()));
+        }
+        // Without a registry, unless the first component would read as one.
+        let first = repository.split('/').next().unwrap();
+        if !first.contains(['.', ':']) && first != "localhost" {
+            names.push(format!("{repository}{suffix}"));
+            match repository.strip_prefix("library/") {
+                Some(bare) if !bare.contains('/') => names.push(format!("{bare}{suffix}")),
+                _ => {}
+            }
+            if suffix == ":latest" {
+                names.push(repository.to_owned());
+            }
+        }
+    }
+    names
+}
+
+/// An object with its pod spec at `path`, `images` in its container lists (by list
+/// index), unrelated fields around them; and the pointer to each image.
+fn workload(
+    path: &[&str],
+    images: &[(usize, String)],
+    extras: &Map<String, Value>,
+) -> (Value, Vec<String>) {
+    let mut lists: [Vec<Value>; 3] = Default::default();
+    let mut pointers = Vec::new();
+    for (list, image) in images {
+        let mut container = extras.clone();
+        container.insert("name".into(), json!(format!("c{}", lists[*list].len())));
+        container.insert("image".into(), json!(image));
+        pointers.push(format!(
+            "/{}/{}/{}/image",
+            path.join("/"),
+            LISTS[*list],
+            lists[*list].len()
+        ));
+        lists[*list].push(Value::Object(container));
+    }
+    let mut spec = extras.clone();
+    for (name, list) in LISTS.iter().zip(lists) {
+        spec.insert((*name).into(), Value::Array(list));
+    }
+    let mut object = Value::Object(spec);
+    for (depth, key) in path.iter().enumerate().rev() {
+        let mut parent = if depth == 0 {
+            extras.clone()
+        } else {
+            Map::new()
+        };
+        parent.insert((*key).into(), object);
+        object = Value::Object(parent);
+    }
+    object["metadata"] = json!({"name": "w", "labels": {"app": "w"}});
+    (object, pointers)
+}
+
+fn payload(kind: &str, operation: &str, object: &Value, settings: &Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "request": {
+            "uid": "p",
+            "kind": {"group": "", "version": "v1", "kind": kind},
+            "operation": operation,
+            "object": object,
+        },
+        "settings": settings,
+    }))
+    .unwrap()
+}
+
+fn covered() -> impl Strategy<Value = (&'static str, &'static [&'static str])> {
+    prop::sample::select(COVERED)
+}
+
+fn containers() -> impl Strategy<Value = Vec<(usize, String)>> {
+    vec((0..3usize, image()), 1..6)
+}
+
+/// Settings shapes, valid or not: every field and kind, in any combination.
+fn settings() -> impl Strategy<Value = Value> {
+    let pattern = prop_oneof![
+        image(),
+        Just("*".to_owned()),
+        "[a-z.*?/:@-]{0,12}".prop_map(String::from)
+    ];
+    let signer = prop_oneof![
+        Just(json!({"pubKeys": [KEY]})),
+        Just(json!({"pubKeys": [KEY, "not a key"], "minimumMatches": 1})),
+        Just(json!({"keyless": [{"issuer": "https://i", "subject": "s"}]})),
+        Just(
+            json!({"keylessPrefix": [{"issuer": "https://i", "urlPrefix": "https://github.com/a/"}]})
+        ),
+        Just(json!({"keylessPrefix": [{"issuer": "i", "url_prefix": "not a url"}]})),
+        Just(json!({"githubActions": {"owner": "acme"}})),
+        Just(json!({"githubActions": {"owner": "a/b", "repo": ""}})),
+        Just(json!({"certificates": ["x"], "requireRekorBundle": false})),
+        Just(json!({"pubKeys": [], "keyless": []})),
+        Just(json!({"anyOf": [{"pubKeys": [KEY]}, {"githubActions": {"owner": "acme"}}]})),
+        Just(json!({"anyOf": []})),
+        Just(json!({"pubKeys": [KEY], "annotations": {"env": "prod", "": "x"}})),
+        Just(json!({"pubKeys": [KEY], "minimumMatches": 0})),
+        json_value().prop_map(|v| json!({ "pubKeys": v })),
+    ];
+    let rule = (pattern.clone(), signer).prop_map(|(image, signer)| {
+        let mut rule = signer;
+        rule["image"] = json!(image);
+        rule
+    });
+    (
+        vec(rule, 0..3),
+        vec(pattern, 0..2),
+        proptest::option::of(any::<bool>()),
+        proptest::option::of(prop::sample::select(vec!["all", "pods", "none", "some"])),
+        extras(),
+    )
+        .prop_map(|(rules, skip, modify, pinning, extras)| {
+            let mut settings = json!({"signatures": rules, "skipImages": skip});
+            if let Some(modify) = modify {
+                settings["modifyImagesWithDigest"] = json!(modify);
+            }
+            if let Some(pinning) = pinning {
+                settings["digestPinning"] = json!(pinning);
+            }
+            settings.as_object_mut().unwrap().extend(extras);
+            settings
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn no_bytes_make_the_policy_panic(bytes in vec(any::<u8>(), 0..512)) {
+        policy::validate(&bytes, &Unsigned::default());
+        policy::validate(&bytes, &Signed);
+        let _ = policy::validate_settings(&bytes);
+    }
+
+    #[test]
+    fn no_request_makes_the_policy_panic(
+        kind in prop_oneof![covered().prop_map(|(k, _)| k), Just("ConfigMap")],
+        operation in prop::sample::select(vec!["CREATE", "UPDATE", "DELETE", "CONNECT"]),
+        object in json_value(),
+        settings in prop_oneof![settings(), json_value()],
+    ) {
+        let payload = payload(kind, operation, &object, &settings);
+        policy::validate(&payload, &Unsigned::default());
+        policy::validate(&payload, &Signed);
+    }
+
+    #[test]
+    fn valid_settings_are_valid_for_validate_too(settings in settings(), image in image()) {
+        let text = serde_json::to_vec(&settings).unwrap();
+        if policy::validate_settings(&text).is_ok() {
+            let (object, _) = workload(&["spec"], &[(0, image)], &Map::new());
+            if let Verdict::Reject(reason) =
+                policy::validate(&payload("Pod", "CREATE", &object, &settings), &Signed)
+            {
+                prop_assert!(!reason.starts_with("invalid settings"), "{reason}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_unsigned_matching_image_is_rejected_in_every_covered_kind(
+        (kind, path) in covered(),
+        operation in prop::sample::select(vec!["CREATE", "UPDATE"]),
+        images in containers(),
+        pick in any::<prop::sample::Index>(),
+        extras in extras(),
+        spelling in any::<prop::sample::Index>(),
+    ) {
+        // The rule names one of the images, in another spelling of its repository.
+        let (_, matching) = pick.get(&images);
+        let parsed = ImageRef::parse(matching).unwrap();
+        let pattern = spelling.get(&spellings(&ImageRef::parse(parsed.name()).unwrap())).clone();
+        let pattern = pattern.strip_suffix(":latest").unwrap_or(&pattern).to_owned();
+        let settings = json!({"signatures": [{"image": pattern, "pubKeys": [KEY]}]});
+        let (object, _) = workload(path, &images, &extras);
+        let verifier = Unsigned::default();
+        let verdict = policy::validate(&payload(kind, operation, &object, &settings), &verifier);
+        let Verdict::Reject(reason) = verdict else {
+            return Err(TestCaseError::fail(format!("{matching} admitted: {verdict:?}")));
+        };
+        prop_assert!(reason.contains("no signatures"), "{reason}");
+        prop_assert!(verifier.0.borrow().contains(&parsed.to_string()), "{parsed} never checked");
+    }
+
+    #[test]
+    fn a_mutation_pins_images_and_touches_nothing_else(
+        (kind, path) in covered(),
+        images in containers(),
+        extras in extras(),
+        pinning in prop::sample::select(vec!["all", "pods"]),
+    ) {
+        let settings = json!({"signatures": [{"image": "*", "pubKeys": [KEY]}], "digestPinning": pinning});
+        let (object, pointers) = workload(path, &images, &extras);
+        let verdict = policy::validate(&payload(kind, "CREATE", &object, &settings), &Signed);
+        // As the host reads it: the same text and parser as the mutated object (serde_json
+        // does not round-trip every float it writes).
+        let object: Value = serde_json::from_str(&object.to_string()).unwrap();
+        let pinned = match verdict {
+            Verdict::Mutate(text) => serde_json::from_str::<Value>(&text).unwrap(),
+            Verdict::Accept => {
+                prop_assert!(pinning == "pods" && kind != "Pod");
+                return Ok(());
+            }
+            Verdict::Reject(reason) => {
+                // Signed at another digest than the one written: never admitted.
+                prop_assert!(images.iter().any(|(_, i)| i.contains('@')));
+                prop_assert!(reason.contains("the spec pins"), "{reason}");
+                return Ok(());
+            }
+        };
+        let patch = serde_json::to_value(json_patch::diff(&object, &pinned)).unwrap();
+        let touched: BTreeSet<&str> = patch
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|op| {
+                assert_eq!(op["op"], "replace", "{op}");
+                op["path"].as_str().unwrap()
+            })
+            .collect();
+        for (pointer, (_, image)) in pointers.iter().zip(&images) {
+            if image.contains('@') {
+                prop_assert!(!touched.contains(pointer.as_str()));
+            } else {
+                prop_assert!(touched.contains(pointer.as_str()), "{pointer} not pinned");
+                let expected = format!("{image}@{DIGEST}");
+                prop_assert_eq!(pinned.pointer(pointer).and_then(Value::as_str), Some(expected.as_str()));
+            }
+        }
+        prop_assert!(touched.iter().all(|path| pointers.iter().any(|p| p == path)));
+    }
+
+    #[test]
+    fn normalisation_is_idempotent(image in image()) {
+        let parsed = ImageRef::parse(&image).unwrap();
+        prop_assert_eq!(ImageRef::parse(&parsed.to_string()), Ok(parsed));
+    }
+
+    #[test]
+    fn every_spelling_is_the_same_image_under_the_same_rules(
+        image in image(),
+        patterns in vec(prop_oneof![image(), "[a-z0-9.*?/:-]{1,16}".prop_map(String::from)], 1..4),
+    ) {
+        let parsed = ImageRef::parse(&image).unwrap();
+        let patterns: Vec<ImagePattern> =
+            patterns.iter().filter_map(|p| ImagePattern::parse(p).ok()).collect();
+        let verdict_of = |image: &str| {
+            let rules: Vec<Value> = patterns
+                .iter()
+                .map(|p| json!({"image": p.to_string(), "pubKeys": [KEY]}))
+                .chain([json!({"image": "never.example/x", "pubKeys": [KEY]})])
+                .collect();
+            let settings = json!({"signatures": rules, "rejectUnmatchedImages": true});
+            let (object, _) = workload(&["spec"], &[(0, image.to_owned())], &Map::new());
+            let verifier = Unsigned::default();
+            let admitted = policy::validate(&payload("Pod", "CREATE", &object, &settings), &verifier) == Verdict::Accept;
+            (admitted, verifier.0.into_inner())
+        };
+        let expected = verdict_of(&image);
+        for spelling in spellings(&parsed) {
+            let respelled = ImageRef::parse(&spelling);
+            prop_assert_eq!(respelled.as_ref(), Ok(&parsed), "{}", spelling);
+            for pattern in &patterns {
+                prop_assert_eq!(pattern.may_match(&parsed), pattern.may_match(respelled.as_ref().unwrap()));
+            }
+            prop_assert_eq!(&verdict_of(&spelling), &expected, "{}", spelling);
+        }
+    }
+}
