@@ -5,6 +5,9 @@
 
 use std::ops::Range;
 
+use crate::verdict::ImageOutcome;
+use crate::workload::ContainerList;
+
 /// One container image to rewrite.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Pin {
@@ -15,8 +18,33 @@ pub struct Pin {
 }
 
 /// `image` pinned to `digest`, keeping the user's spelling and tag.
-pub fn pinned(image: &str, digest: &str) -> String {
+fn pinned(image: &str, digest: &str) -> String {
     format!("{image}@{digest}")
+}
+
+/// A pin for every container of a verified image written without a digest. On the
+/// `pods/ephemeralcontainers` subresource only ephemeral containers can change.
+pub fn pins(outcomes: &[ImageOutcome<'_, '_>], ephemeral_only: bool) -> Vec<Pin> {
+    outcomes
+        .iter()
+        .filter(|outcome| outcome.planned.image.digest().is_none())
+        .filter_map(|outcome| Some((outcome, outcome.result.as_ref().ok()?.as_ref()?)))
+        .flat_map(|(outcome, digest)| {
+            outcome
+                .planned
+                .containers
+                .iter()
+                .filter(move |c| {
+                    !ephemeral_only || c.location.list == ContainerList::EphemeralContainers
+                })
+                .filter_map(move |c| {
+                    Some(Pin {
+                        span: c.span.clone()?,
+                        image: pinned(c.image.as_deref()?, digest),
+                    })
+                })
+        })
+        .collect()
 }
 
 /// The object's text with `pins` applied; `None` when there is nothing to change.

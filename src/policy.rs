@@ -3,13 +3,13 @@
 
 use serde_json::value::RawValue;
 
-use crate::mutation::{self, Pin};
+use crate::mutation;
 use crate::plan::Plan;
 use crate::request::Payload;
-use crate::settings::{Pinning, Settings};
+use crate::settings::Settings;
 use crate::verdict::{self, Session};
 use crate::verifier::Verifier;
-use crate::workload::{self, ContainerList, Location, Workload};
+use crate::workload::{self, Workload};
 
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
@@ -55,68 +55,15 @@ fn evaluate(payload: &[u8], verifier: &dyn Verifier) -> Result<Verdict, String> 
     };
 
     let plan = Plan::new(&settings, containers);
-    let mut session = Session::new(verifier);
-    let outcomes = verdict::evaluate(&plan, &mut session);
-
-    // (first location, where, why): sorted by location, so messages follow the object.
-    let mut failures: Vec<(&Location, String, String)> = plan
-        .unreadable
-        .iter()
-        .map(|u| {
-            (
-                &u.container.location,
-                u.container.location.path(),
-                u.reason.clone(),
-            )
-        })
-        .collect();
-    let mut pins = Vec::new();
-    let pin_here = match settings.pinning {
-        Pinning::All => true,
-        Pinning::PodsOnly => kind == "Pod",
-        Pinning::None => false,
-    };
-    for outcome in &outcomes {
-        let containers = &outcome.planned.containers;
-        match &outcome.result {
-            Err(reasons) => {
-                let places: Vec<String> = containers.iter().map(|c| c.location.path()).collect();
-                let written = containers[0].image.as_deref().unwrap_or_default();
-                failures.push((
-                    &containers[0].location,
-                    format!("{} ({written})", places.join(", ")),
-                    reasons.join("; "),
-                ));
-            }
-            Ok(Some(digest)) if pin_here && outcome.planned.image.digest().is_none() => {
-                pins.extend(
-                    containers
-                        .iter()
-                        .filter(|c| {
-                            !request.is_ephemeral_containers()
-                                || c.location.list == ContainerList::EphemeralContainers
-                        })
-                        .filter_map(|c| {
-                            Some(Pin {
-                                span: c.span.clone()?,
-                                image: mutation::pinned(c.image.as_deref()?, digest),
-                            })
-                        }),
-                );
-            }
-            Ok(_) => {}
-        }
+    let outcomes = verdict::evaluate(&plan, &mut Session::new(verifier));
+    if let Some(message) = verdict::rejection(&plan, &outcomes) {
+        return Ok(Verdict::Reject(message));
     }
-    if !failures.is_empty() {
-        failures.sort();
-        let failures: Vec<(String, String)> =
-            failures.into_iter().map(|(_, w, r)| (w, r)).collect();
-        return Ok(Verdict::Reject(verdict::rejection_message(&failures)));
+    if !settings.pinning.applies_to(kind) {
+        return Ok(Verdict::Accept);
     }
-    Ok(match mutation::apply(object.get(), pins) {
-        Some(mutated) => Verdict::Mutate(mutated),
-        None => Verdict::Accept,
-    })
+    let pins = mutation::pins(&outcomes, request.is_ephemeral_containers());
+    Ok(mutation::apply(object.get(), pins).map_or(Verdict::Accept, Verdict::Mutate))
 }
 
 #[cfg(test)]

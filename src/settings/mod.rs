@@ -44,6 +44,17 @@ pub struct Rule {
     pub alternatives: Vec<Requirement>,
 }
 
+impl Pinning {
+    /// Whether verified images of an object of `kind` are pinned.
+    pub fn applies_to(self, kind: &str) -> bool {
+        match self {
+            Pinning::All => true,
+            Pinning::PodsOnly => kind == "Pod",
+            Pinning::None => false,
+        }
+    }
+}
+
 /// A set of signers of one kind, of which `minimum_matches` must have signed.
 #[derive(Debug)]
 pub struct Requirement {
