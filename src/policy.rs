@@ -39,7 +39,7 @@ fn evaluate(payload: &[u8], verifier: &dyn Verifier) -> Result<Verdict, String> 
     let settings = payload
         .settings
         .ok_or_else(|| "the request carries no settings".to_owned())
-        .and_then(Settings::from_json)
+        .and_then(Settings::from_json_cached)
         .map_err(|e| format!("invalid settings: {e}"))?;
     let request = &payload.request;
     let kind = request.kind.kind.as_str();

@@ -278,6 +278,9 @@ mod tests {
         );
         assert_eq!(image("localhost/app").name(), "localhost/app");
         assert_eq!(image("localhost:443/app").name(), "localhost/app");
+        // `library/` counts towards the 255 characters of a repository name.
+        assert!(ImageRef::parse(&"a".repeat(247)).is_ok());
+        assert!(ImageRef::parse(&"a".repeat(248)).is_err());
         // Without its port, `foo` would be a Docker Hub namespace: the port stays.
         let single_label = image("foo:443/app");
         assert_eq!(single_label.to_string(), "foo:443/app:latest");
@@ -334,6 +337,8 @@ mod tests {
         assert!(!pattern("nginx").may_match(&image("evil/nginx")));
         assert!(!pattern("ghcr.io/acme/*").may_match(&image("ghcr.io/acmeevil/app")));
         assert!(pattern("GHCR.IO/acme/*").may_match(&image("ghcr.io/acme/team/app:v1")));
+        // Shown as the user wrote it, not normalised.
+        assert_eq!(pattern("GHCR.IO/acme/*").to_string(), "GHCR.IO/acme/*");
     }
 
     #[test]
@@ -378,6 +383,7 @@ mod tests {
             "ghcr.io/acme/app:v/1",
             "ghcr.io/acme/app@sha256",
             "ghcr.io/acme/app@md5:XYZ",
+            "ghcr.io/acme/app@sha256:abz",
             "ghcr.io//app",
         ] {
             assert!(ImagePattern::parse(bad).is_err(), "{bad:?}");

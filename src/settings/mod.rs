@@ -7,8 +7,12 @@ mod wire;
 
 pub use keys::accepted_keys;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::rc::Rc;
+
+use serde_json::value::RawValue;
 
 use crate::image::ImagePattern;
 use wire::{WirePinning, WireRule, WireSettings};
@@ -130,9 +134,27 @@ impl Signer {
 }
 
 impl Settings {
+    /// [`Settings::from_json`], remembering the last settings parsed on this thread.
+    ///
+    /// A policy-server instance evaluates every request of a policy with the same
+    /// settings; parsing them again each time would be a fixed cost on every request.
+    pub fn from_json_cached(settings: &RawValue) -> Result<Rc<Self>, String> {
+        thread_local! {
+            static LAST: RefCell<Option<(Box<str>, Rc<Settings>)>> = const { RefCell::new(None) };
+        }
+        LAST.with_borrow_mut(|last| match last {
+            Some((raw, parsed)) if **raw == *settings.get() => Ok(parsed.clone()),
+            _ => {
+                let parsed = Rc::new(Self::from_json(settings)?);
+                *last = Some((settings.get().into(), parsed.clone()));
+                Ok(parsed)
+            }
+        })
+    }
+
     /// Parses settings and checks everything but the PEM blocks, which
     /// [`Settings::validate`] checks once, when the host validates the settings.
-    pub fn from_json(settings: &serde_json::value::RawValue) -> Result<Self, String> {
+    pub fn from_json(settings: &RawValue) -> Result<Self, String> {
         let mut deserializer = serde_json::Deserializer::from_str(settings.get());
         let wire: WireSettings =
             serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
@@ -148,7 +170,7 @@ impl Settings {
     }
 
     /// Full validation, as `validate_settings` runs it: structure and PEM contents.
-    pub fn validate(settings: &serde_json::value::RawValue) -> Result<Self, String> {
+    pub fn validate(settings: &RawValue) -> Result<Self, String> {
         let parsed = Self::from_json(settings)?;
         for rule in &parsed.rules {
             for requirement in &rule.alternatives {

@@ -196,6 +196,7 @@ fn refusals_name_the_entry_and_the_field() {
         (format!("signatures: [{{image: a, pubKeys: [{key}], requireRekorBundle: true}}]"), "signatures[0].requireRekorBundle: only allowed with certificates"),
         ("signatures: [{image: a, keylessPrefix: [{issuer: i, urlPrefix: 'not a url'}]}]".into(), "signatures[0].keylessPrefix[0].urlPrefix: not a valid URL"),
         ("signatures: [{image: a, keylessPrefix: [{issuer: i, urlPrefix: 'file:///etc'}]}]".into(), "signatures[0].keylessPrefix[0].urlPrefix: must be an http(s) URL"),
+        ("signatures: [{image: a, keylessPrefix: [{issuer: i, urlPrefix: 'ftp://github.com/acme/'}]}]".into(), "signatures[0].keylessPrefix[0].urlPrefix: must be an http(s) URL"),
         ("signatures: [{image: a, githubActions: {owner: ''}}]".into(), "signatures[0].githubActions.owner: must not be empty"),
         ("signatures: [{image: a, githubActions: {owner: a/b}}]".into(), "signatures[0].githubActions.owner: a user or organisation name"),
         ("signatures: [{image: a, githubActions: {owner: a}, minimumMatches: 1}]".into(), "signatures[0].minimumMatches: githubActions names one identity"),
@@ -207,6 +208,8 @@ fn refusals_name_the_entry_and_the_field() {
         (format!("signatures: [{{image: a, pubKeys: [{key}], annotations: {{'': x}}}}]"), "signatures[0].annotations: keys must not be empty"),
         ("signatures: [{image: a, anyOf: []}]".into(), "signatures[0].anyOf: must list at least one alternative"),
         (format!("signatures: [{{image: a, pubKeys: [{key}], anyOf: [{{pubKeys: [{key}]}}]}}]"), "signatures[0]: an entry with anyOf carries nothing but image and anyOf"),
+        (format!("signatures: [{{image: a, annotations: {{env: prod}}, anyOf: [{{pubKeys: [{key}]}}]}}]"), "signatures[0]: an entry with anyOf carries nothing but image and anyOf"),
+        (format!("signatures: [{{image: a, minimumMatches: 1, anyOf: [{{pubKeys: [{key}]}}]}}]"), "signatures[0]: an entry with anyOf carries nothing but image and anyOf"),
         (format!("signatures: [{{image: a, anyOf: [{{image: b, pubKeys: [{key}]}}]}}]"), "signatures[0].anyOf[0].image: the pattern belongs to the entry"),
         (format!("signatures: [{{image: a, anyOf: [{{anyOf: [{{pubKeys: [{key}]}}]}}]}}]"), "signatures[0].anyOf[0].anyOf: alternatives do not nest"),
         (format!("signatures: [{{image: a, anyOf: [{{pubKeys: [{key}]}}, {{pubKeys: ['x']}}]}}]"), "signatures[0].anyOf[1].pubKeys[0]: not a PEM public key"),
@@ -230,4 +233,19 @@ fn structure_is_checked_on_every_request_but_pem_only_at_validation() {
         serde_json::from_str(r#"{"signatures":[{"image":"a","pubKeys":["not PEM"]}]}"#).unwrap();
     assert!(Settings::from_json(&raw).is_ok());
     assert!(Settings::validate(&raw).is_err());
+}
+
+#[test]
+fn the_last_settings_are_parsed_once() {
+    let raw = |json: &str| serde_json::from_str::<Box<serde_json::value::RawValue>>(json).unwrap();
+    let a = raw(r#"{"signatures":[{"image":"a","githubActions":{"owner":"a"}}]}"#);
+    let b = raw(r#"{"signatures":[{"image":"b","githubActions":{"owner":"b"}}]}"#);
+    let first = Settings::from_json_cached(&a).unwrap();
+    assert!(Rc::ptr_eq(&first, &Settings::from_json_cached(&a).unwrap()));
+    let other = Settings::from_json_cached(&b).unwrap();
+    assert!(!Rc::ptr_eq(&first, &other));
+    assert_eq!(other.rules[0].image.to_string(), "b");
+    // Refused settings are refused every time, and do not replace the cached ones.
+    assert!(Settings::from_json_cached(&raw(r#"{"signatures":[]}"#)).is_err());
+    assert!(Rc::ptr_eq(&other, &Settings::from_json_cached(&b).unwrap()));
 }
