@@ -3,11 +3,11 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-wasip1
 POLICY_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 
-.PHONY: test unit-tests e2e-tests lint fmt demo clean push fuzz deny
+.PHONY: test unit-tests e2e-tests lint fmt demo clean push fuzz deny mutants bench
 
 policy.wasm: $(POLICY_SOURCES)
-	$(CARGO) build --release --target $(WASM_TARGET) -p verify-image-signatures
-	cp target/$(WASM_TARGET)/release/verify_image_signatures.wasm $@
+	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p verify-image-signatures
+	cp target/$(WASM_TARGET)/wasm/verify_image_signatures.wasm $@
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 # kwctl when installed; otherwise the project's kwhost, which annotates and pushes the same way.
@@ -36,6 +36,11 @@ e2e-tests: annotated-policy.wasm
 demo: annotated-policy.wasm
 	$(CARGO) run -q -p e2e-tests --bin demo -- $(CURDIR)/annotated-policy.wasm
 
+## What the policy costs, alone and end to end, on fixed cases (README "Performance").
+## Figures only, never pass/fail; the host is a release build (the first one takes minutes).
+bench: policy.wasm
+	$(CARGO) run -q --release -p e2e-tests --bin kwhost -- bench-suite --wasm $(CURDIR)/policy.wasm
+
 ## Fuzz each target for FUZZ_SECONDS (libFuzzer, native build, fake verifier). The grown
 ## corpus stays in fuzz/corpus/ (not committed); fuzz/seeds/ is written by fuzz/seeds.py.
 ## cargo-fuzz passes -Z flags: RUSTC_BOOTSTRAP lets a stable toolchain accept them.
@@ -47,6 +52,13 @@ fuzz:
 		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$target corpus/$$target seeds/$$target -- \
 			-max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
 	done
+
+## Mutation testing of the policy's logic (cargo install cargo-mutants): every mutant
+## that changes behaviour must be caught. Results in mutants.out/.
+MUTATED := -f 'src/settings/**' -f 'src/image/**' -f src/plan.rs -f src/verdict.rs -f src/mutation.rs
+mutants:
+	$(CARGO) mutants -p verify-image-signatures $(MUTATED) -j 1 --timeout 60 --gitignore=true \
+		--cargo-test-arg=--lib --cargo-test-arg=--test=properties
 
 ## Licenses, banned crates and sources of every dependency (deny.toml). Advisories need a
 ## database fetched from GitHub, which CI cannot reach.

@@ -18,6 +18,9 @@ IMAGES = [
     "ghcr.io:443/acme/app:v1", "127.0.0.1:5000/acme/app", "localhost/app", "acme/app",
     f"ghcr.io/acme/app:v1@{DIGEST}", f"ghcr.io/acme/app@{DIGEST}", "registry.k8s.io/pause:3.9",
     "Nginx", "app@sha256:abc", "app:", "a b", "ghcr.io//app", "quay.io/a/b-c__d.e:1.0-rc_1",
+    # Crashes the fuzzer found: a port that kept a single-label host off Docker Hub, and a
+    # name that `library/` takes past 255 characters.
+    "foo:443/app", "a" * 248,
 ]
 PATTERNS = [
     "*", "*:*", "nginx", "ghcr.io/acme/*", "*/acme/app", "*.example.com/*", "127.0.0.1:5000/*",

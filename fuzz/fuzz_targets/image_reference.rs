@@ -21,7 +21,10 @@ fn spellings(image: &ImageRef) -> Vec<String> {
     // A first component with a `.` is a registry even when it is no DNS name
     // (`a_b.c/app`): such a one takes no port and no upper case.
     let host = registry.split(':').next().unwrap_or_default();
-    if host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+    if host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
         if !registry.contains(':') {
             names.push(format!("{registry}:443/{repository}"));
         }
@@ -31,7 +34,11 @@ fn spellings(image: &ImageRef) -> Vec<String> {
         }
     }
     if registry == "docker.io" {
-        names.extend(DOCKER_HUB_ALIASES.iter().map(|a| format!("{a}/{repository}")));
+        names.extend(
+            DOCKER_HUB_ALIASES
+                .iter()
+                .map(|a| format!("{a}/{repository}")),
+        );
         // Without a registry, as long as the first component does not read as one.
         let first = repository.split('/').next().unwrap_or_default();
         if !first.contains(['.', ':']) && first != "localhost" {
@@ -56,7 +63,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let normal = image.to_string();
-    assert_eq!(ImageRef::parse(&normal).as_ref(), Ok(&image), "{normal} is not normal");
+    assert_eq!(
+        ImageRef::parse(&normal).as_ref(),
+        Ok(&image),
+        "{normal} is not normal"
+    );
     let own = ImagePattern::parse(&normal).expect("an image is a valid pattern");
     assert!(own.may_match(&image), "{normal} does not match itself");
     // What the runtime pulls by: the digest when there is one (a tag beside it is ignored).
@@ -65,9 +76,16 @@ fuzz_target!(|data: &[u8]| {
         None => normal.clone(),
     };
     let exact = ImagePattern::parse(&pulled).expect("an image is a valid pattern");
-    assert!(exact.surely_matches(&image), "{pulled} does not exempt {normal}");
+    assert!(
+        exact.surely_matches(&image),
+        "{pulled} does not exempt {normal}"
+    );
     for spelling in spellings(&image) {
-        assert_eq!(ImageRef::parse(&spelling).as_ref(), Ok(&image), "{spelling} vs {normal}");
+        assert_eq!(
+            ImageRef::parse(&spelling).as_ref(),
+            Ok(&image),
+            "{spelling} vs {normal}"
+        );
     }
     if let Some(pattern) = pattern {
         assert!(!pattern.surely_matches(&image) || pattern.may_match(&image));

@@ -17,7 +17,10 @@ const KINDS: &[(&str, &[&str])] = &[
     ("StatefulSet", &["spec", "template", "spec"]),
     ("Job", &["spec", "template", "spec"]),
     ("Rollout", &["spec", "template", "spec"]),
-    ("CronJob", &["spec", "jobTemplate", "spec", "template", "spec"]),
+    (
+        "CronJob",
+        &["spec", "jobTemplate", "spec", "template", "spec"],
+    ),
 ];
 
 const OPERATIONS: &[&str] = &["CREATE", "UPDATE", "DELETE", "CONNECT"];
@@ -133,7 +136,10 @@ fuzz_target!(|input: Input<'_>| {
             "{containers} unsigned images admitted: {unsigned:?}"
         );
     }
-    assert!(!matches!(unsigned, Verdict::Mutate(_)), "an unsigned image was pinned");
+    assert!(
+        !matches!(unsigned, Verdict::Mutate(_)),
+        "an unsigned image was pinned"
+    );
     let signed = policy::validate(payload.as_bytes(), &Signed);
     assert_patch_touches_only_images(payload.as_bytes(), &signed);
 });

@@ -8,8 +8,7 @@ use verify_image_signatures::policy::Verdict;
 use verify_image_signatures::verifier::{Check, Failure, Verifier};
 
 /// The digest [`Signed`] verifies every image at.
-pub const DIGEST: &str =
-    "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+pub const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
 /// A real public key, so that settings using it pass `validate_settings`.
 pub const KEY: &str = include_str!("../../tests/data/key1.pub");

@@ -313,6 +313,8 @@ mod tests {
         ] {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?}");
         }
+        // The grammar's reasons reach the rejection message.
+        assert_eq!(ImageRef::parse("app:").unwrap_err(), "invalid tag format");
     }
 
     #[test]

@@ -51,8 +51,8 @@ impl HostBuilder {
     }
 
     /// Records the largest size the guest's linear memory reaches, for
-    /// [`Host::peak_memory_bytes`]. Instances then start without copy-on-write
-    /// memory images, which makes instantiation slower than on the real host.
+    /// [`Host::peak_memory_bytes`]. Such a host has no execution deadline and its
+    /// instances start without copy-on-write memory images: time on another host.
     pub fn track_peak_memory(mut self) -> Self {
         self.bench.peak_memory = Some(Arc::new(PeakMemory::default()));
         self

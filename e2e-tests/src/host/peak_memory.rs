@@ -3,8 +3,8 @@
 //! wasmtime-provider keeps its `Store` private, so the size of a guest's memory cannot be
 //! read after a call. A wasm memory never shrinks, so the largest size any memory of the
 //! engine reached is the guest's peak; this creator records it as memories grow. Host
-//! memories rule out wasmtime's copy-on-write initialisation, which only changes how an
-//! instance starts, not how its code runs.
+//! memories rule out wasmtime's copy-on-write initialisation (and with it, deadlines:
+//! see `PolicyModule::compile`), so a tracking host is for measuring memory only.
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};

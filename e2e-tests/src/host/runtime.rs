@@ -69,7 +69,8 @@ impl Drop for EpochTicker {
 /// A compiled policy, ready to be instantiated many times.
 pub(crate) struct PolicyModule {
     pre: WasmtimeEngineProviderPre,
-    deadlines: EpochDeadlines,
+    /// `None` when tracking peak memory: see [`PolicyModule::compile`].
+    deadlines: Option<EpochDeadlines>,
     capabilities: Arc<Capabilities>,
     _ticker: Option<EpochTicker>,
 }
@@ -82,14 +83,14 @@ impl PolicyModule {
         peak_memory: Option<Arc<PeakMemory>>,
     ) -> Result<Self> {
         let mut config = Config::new();
-        config.epoch_interruption(true);
-        // Copy-on-write images need wasmtime's own mmap memories. Without them the
-        // instance is made before the provider sets a deadline, so epochs must not
-        // advance: a host that tracks memory has no deadline (same code, no ticks).
+        // Tracked memories rule out copy-on-write images, and without those wasmtime
+        // checks the epoch while instantiating, before the provider sets a deadline:
+        // a host that tracks memory runs without deadlines.
         let tracks_memory = peak_memory.is_some();
-        if let Some(peak_memory) = peak_memory {
-            config.with_host_memory(peak_memory).memory_init_cow(false);
-        }
+        match peak_memory {
+            Some(peak_memory) => config.with_host_memory(peak_memory).memory_init_cow(false),
+            None => config.epoch_interruption(true),
+        };
         let engine =
             Engine::new(&config).map_err(|e| anyhow!("cannot create the wasm engine: {e}"))?;
         let ticks = limits
@@ -102,11 +103,15 @@ impl PolicyModule {
             wapc_init: ticks,
             wapc_func: ticks,
         };
-        let pre = WasmtimeEngineProviderBuilder::new()
+        let deadlines = (!tracks_memory).then_some(deadlines);
+        let mut builder = WasmtimeEngineProviderBuilder::new()
             .engine(engine.clone())
             .module_bytes(wasm)
-            .wasi_params(WasiParams::default())
-            .enable_epoch_interruptions(deadlines)
+            .wasi_params(WasiParams::default());
+        if let Some(deadlines) = deadlines {
+            builder = builder.enable_epoch_interruptions(deadlines);
+        }
+        let pre = builder
             .enable_resource_limits(ResourceLimits {
                 max_memory_size: Some(limits.memory_bytes),
                 max_table_elements: None,
@@ -127,7 +132,7 @@ impl PolicyModule {
     pub(crate) fn instantiate(&self) -> Result<WapcHost, WapcError> {
         let provider = self
             .pre
-            .rehydrate(Some(self.deadlines))
+            .rehydrate(self.deadlines)
             .map_err(|e| WapcError::ProviderFailure(Box::new(e)))?;
         let capabilities = self.capabilities.clone();
         WapcHost::new(
