@@ -3,9 +3,15 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-wasip1
 POLICY_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 
-.PHONY: test unit-tests e2e-tests lint fmt demo clean push fuzz deny mutants bench
+.PHONY: prerequisites test unit-tests e2e-tests lint fmt demo clean push fuzz deny mutants bench
 
-policy.wasm: $(POLICY_SOURCES)
+## What a fresh machine lacks (as root): the wasm target, and the registry the tests start.
+prerequisites:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@command -v docker-registry >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry; }
+
+policy.wasm: $(POLICY_SOURCES) | prerequisites
 	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p verify-image-signatures
 	cp target/$(WASM_TARGET)/wasm/verify_image_signatures.wasm $@
 
@@ -65,7 +71,7 @@ mutants:
 deny:
 	$(CARGO) deny --workspace check licenses bans sources
 
-lint:
+lint: prerequisites
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p verify-image-signatures --target $(WASM_TARGET) -- -D warnings
