@@ -64,7 +64,7 @@ fuzz:
 MUTATED := -f 'src/settings/**' -f 'src/image/**' -f src/plan.rs -f src/verdict.rs -f src/mutation.rs
 mutants:
 	$(CARGO) mutants -p verify-image-signatures $(MUTATED) -j 1 --timeout 60 --gitignore=true \
-		--cargo-test-arg=--lib --cargo-test-arg=--test=properties
+		--cargo-test-arg=--tests
 
 ## Licenses, banned crates and sources of every dependency (deny.toml). Advisories need a
 ## database fetched from GitHub, which CI cannot reach.

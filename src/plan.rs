@@ -3,7 +3,8 @@
 //! Containers that name the same image (in any spelling) are planned once, so a
 //! Deployment with ten replicas of one sidecar costs one set of host calls.
 
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
 
 use crate::image::ImageRef;
 use crate::settings::{Rule, Settings};
@@ -49,6 +50,7 @@ pub struct Plan<'s> {
 impl<'s> Plan<'s> {
     pub fn new(settings: &'s Settings, containers: Vec<ContainerImage>) -> Self {
         let mut plan = Plan::default();
+        let mut seen: HashMap<ImageRef, usize> = HashMap::new();
         for container in containers {
             let parsed = match &container.image {
                 None => Err("the container has no image".to_owned()),
@@ -62,9 +64,12 @@ impl<'s> Plan<'s> {
                     continue;
                 }
             };
-            match plan.images.iter_mut().find(|p| p.image == image) {
-                Some(planned) => planned.containers.push(container),
-                None => {
+            // An index by image keeps planning linear in the number of containers.
+            match seen.entry(image) {
+                Entry::Occupied(at) => plan.images[*at.get()].containers.push(container),
+                Entry::Vacant(slot) => {
+                    let image = slot.key().clone();
+                    slot.insert(plan.images.len());
                     let action = action(settings, &image);
                     plan.images.push(PlannedImage {
                         image,

@@ -315,6 +315,17 @@ mod tests {
         }
         // The grammar's reasons reach the rejection message.
         assert_eq!(ImageRef::parse("app:").unwrap_err(), "invalid tag format");
+        assert_eq!(
+            ImageRef::parse("ghcr.io/Ab$").unwrap_err(),
+            "invalid reference format"
+        );
+        // At most 255 characters of repository; every digest algorithm of the grammar.
+        assert!(ImageRef::parse(&format!("ghcr.io/{}", "a".repeat(255))).is_ok());
+        assert!(ImageRef::parse(&format!("ghcr.io/{}", "a".repeat(256))).is_err());
+        for (algorithm, length) in [("sha256", 64), ("sha384", 96), ("sha512", 128)] {
+            let pinned = format!("app@{algorithm}:{}", "0".repeat(length));
+            assert!(ImageRef::parse(&pinned).is_ok(), "{pinned}");
+        }
     }
 
     #[test]
