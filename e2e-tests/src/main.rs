@@ -9,9 +9,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use e2e_tests::bench::cli::{BenchArgs, BenchSuiteArgs};
-use e2e_tests::host::{Host, Sources, TrustRoot, DEFAULT_EXECUTION_TIMEOUT};
+use e2e_tests::host::{read_yaml_or_json, Host, Sources, TrustRoot, DEFAULT_EXECUTION_TIMEOUT};
 use e2e_tests::policy_artifact;
-use serde_json::Value;
 
 #[derive(Parser)]
 #[command(name = "kwhost", version, about)]
@@ -83,14 +82,6 @@ struct RunArgs {
     execution_timeout_seconds: u64,
     /// The policy: a `.wasm` file or `registry://HOST[:PORT]/REPO:TAG`.
     policy: String,
-}
-
-fn read_yaml_or_json(path: &Path) -> Result<Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let value: Option<Value> =
-        serde_yaml::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))?;
-    Ok(value.unwrap_or(Value::Null))
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {

@@ -1,12 +1,12 @@
 //! `kwhost bench` and `kwhost bench-suite`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use serde_json::Value;
 
 use super::{measure, run_suite, table_header, table_row, Options, SuiteOptions, Target, Verdict};
-use crate::host::{Sources, TrustRoot};
+use crate::host::{read_yaml_or_json, Sources, TrustRoot};
 
 #[derive(clap::Args)]
 pub struct Timing {
@@ -107,12 +107,4 @@ impl BenchSuiteArgs {
             options: self.timing.options(),
         })
     }
-}
-
-fn read_yaml_or_json(path: &Path) -> Result<Value> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let value: Option<Value> =
-        serde_yaml::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))?;
-    Ok(value.unwrap_or(Value::Null))
 }

@@ -265,6 +265,16 @@ impl HostBuilder {
     }
 }
 
+/// Reads a settings, request or sources file the way kwctl does: YAML, of which JSON is
+/// a subset; an empty file is `null`.
+pub fn read_yaml_or_json(path: &Path) -> Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let value: Option<Value> =
+        serde_yaml::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))?;
+    Ok(value.unwrap_or(Value::Null))
+}
+
 /// Drives `future` on the runtime from a scratch thread, so building a host
 /// also works from inside a caller's own async runtime.
 fn block_on_elsewhere<F>(runtime: &tokio::runtime::Runtime, future: F) -> F::Output
