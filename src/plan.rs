@@ -6,7 +6,7 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 
-use crate::image::ImageRef;
+use crate::image::{ImageRef, Spellings};
 use crate::settings::{Rule, Settings};
 use crate::verifier::Check;
 use crate::workload::ContainerImage;
@@ -49,37 +49,41 @@ pub struct Plan<'s> {
 
 impl<'s> Plan<'s> {
     pub fn new(settings: &'s Settings, containers: Vec<ContainerImage>) -> Self {
-        let mut plan = Plan::default();
+        let mut unreadable = Vec::new();
+        let mut distinct: Vec<(ImageRef, Vec<ContainerImage>)> = Vec::new();
         let mut seen: HashMap<ImageRef, usize> = HashMap::new();
         for container in containers {
             let parsed = match &container.image {
-                None => Err("the container has no image".to_owned()),
+                None => Err(container.location.list.missing_image().to_owned()),
                 Some(image) => ImageRef::parse(image)
                     .map_err(|e| format!("cannot parse image reference {image:?}: {e}")),
             };
             let image = match parsed {
                 Ok(image) => image,
                 Err(reason) => {
-                    plan.unreadable.push(Unreadable { container, reason });
+                    unreadable.push(Unreadable { container, reason });
                     continue;
                 }
             };
             // An index by image keeps planning linear in the number of containers.
             match seen.entry(image) {
-                Entry::Occupied(at) => plan.images[*at.get()].containers.push(container),
+                Entry::Occupied(at) => distinct[*at.get()].1.push(container),
                 Entry::Vacant(slot) => {
-                    let image = slot.key().clone();
-                    slot.insert(plan.images.len());
-                    let action = action(settings, &image);
-                    plan.images.push(PlannedImage {
-                        image,
-                        containers: vec![container],
-                        action,
-                    });
+                    distinct.push((slot.key().clone(), vec![container]));
+                    slot.insert(distinct.len() - 1);
                 }
             }
         }
-        plan
+        // Rules are matched once every spelling the workload wrote for an image is known.
+        let images = distinct
+            .into_iter()
+            .map(|(image, containers)| PlannedImage {
+                action: action(settings, &image, &containers),
+                image,
+                containers,
+            })
+            .collect();
+        Plan { images, unreadable }
     }
 
     /// Every distinct check the plan may need, i.e. one per unique (image, signer,
@@ -108,17 +112,23 @@ impl<'s> Plan<'s> {
     }
 }
 
-fn action<'s>(settings: &'s Settings, image: &ImageRef) -> Action<'s> {
+fn action<'s>(
+    settings: &'s Settings,
+    image: &ImageRef,
+    containers: &[ContainerImage],
+) -> Action<'s> {
     if settings.skip_images.iter().any(|p| p.surely_matches(image)) {
         return Action::Skip;
     }
     if settings.require_digest && image.digest().is_none() {
         return Action::RejectNoDigest;
     }
+    let written = containers.iter().filter_map(|c| c.image.as_deref());
+    let spellings = Spellings::new(image, written);
     let rules: Vec<&Rule> = settings
         .rules
         .iter()
-        .filter(|rule| rule.image.may_match(image))
+        .filter(|rule| rule.image.may_match(&spellings))
         .collect();
     match (rules.is_empty(), settings.reject_unmatched_images) {
         (false, _) => Action::Verify(rules),

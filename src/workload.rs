@@ -1,4 +1,5 @@
-//! Finds every container image of a workload, with where it sits.
+//! Finds every image a workload pulls, with where it sits: the image of every
+//! container, and the reference of every image volume.
 //!
 //! Only the fields that hold containers are deserialised: the rest of the object
 //! (often most of it: env, probes, managedFields) is skipped by serde without being
@@ -29,11 +30,14 @@ pub const CONTAINER_LISTS: [ContainerList; 3] = [
     ContainerList::EphemeralContainers,
 ];
 
+/// The lists of a pod spec that name images: the three container lists, and the
+/// volumes, whose `image.reference` (Kubernetes' ImageVolume) the runtime pulls too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ContainerList {
     Containers,
     InitContainers,
     EphemeralContainers,
+    ImageVolumes,
 }
 
 impl ContainerList {
@@ -42,6 +46,23 @@ impl ContainerList {
             ContainerList::Containers => "containers",
             ContainerList::InitContainers => "initContainers",
             ContainerList::EphemeralContainers => "ephemeralContainers",
+            ContainerList::ImageVolumes => "volumes",
+        }
+    }
+
+    /// Where the image sits in an element of the list, after its index.
+    fn image_field(self) -> &'static str {
+        match self {
+            ContainerList::ImageVolumes => ".image.reference",
+            _ => "",
+        }
+    }
+
+    /// Why an element without an image cannot be verified.
+    pub fn missing_image(self) -> &'static str {
+        match self {
+            ContainerList::ImageVolumes => "the image volume has no reference",
+            _ => "the container has no image",
         }
     }
 }
@@ -56,22 +77,32 @@ pub struct Location {
 }
 
 impl Location {
-    /// Human form, e.g. `spec.template.spec.initContainers[1]`.
+    /// Human form, e.g. `spec.template.spec.initContainers[1]` or
+    /// `spec.volumes[0].image.reference`.
     pub fn path(&self) -> String {
         format!(
-            "{}.{}[{}]",
+            "{}.{}[{}]{}",
             self.pod_spec.join("."),
             self.list.field(),
-            self.index
+            self.index,
+            self.list.image_field()
         )
+    }
+
+    /// The path of the image string itself, e.g. `spec.containers[0].image`.
+    pub fn image_path(&self) -> String {
+        match self.list {
+            ContainerList::ImageVolumes => self.path(),
+            _ => format!("{}.image", self.path()),
+        }
     }
 }
 
-/// A container image as written, with where it sits.
+/// An image as written, with where it sits: a container's, or an image volume's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerImage {
     pub location: Location,
-    /// `None` when the container has no image (or an empty one).
+    /// `None` when the container has no image, or the volume no reference (or an empty one).
     pub image: Option<String>,
     /// Byte range of the image's JSON string in the object's text.
     pub span: Option<Range<usize>>,
@@ -103,6 +134,8 @@ struct ObjectSpec<'a> {
     #[serde(borrow)]
     ephemeral_containers: Option<Vec<Container<'a>>>,
     #[serde(borrow)]
+    volumes: Option<Vec<Volume<'a>>>,
+    #[serde(borrow)]
     template: Option<PodTemplate<'a>>,
     #[serde(borrow)]
     job_template: Option<JobTemplate<'a>>,
@@ -114,6 +147,7 @@ impl<'a> ObjectSpec<'a> {
             containers: self.containers,
             init_containers: self.init_containers,
             ephemeral_containers: self.ephemeral_containers,
+            volumes: self.volumes,
         }
     }
 }
@@ -145,6 +179,8 @@ struct PodSpec<'a> {
     init_containers: Option<Vec<Container<'a>>>,
     #[serde(borrow)]
     ephemeral_containers: Option<Vec<Container<'a>>>,
+    #[serde(borrow)]
+    volumes: Option<Vec<Volume<'a>>>,
 }
 
 #[derive(Deserialize)]
@@ -152,6 +188,20 @@ struct Container<'a> {
     /// Raw, to know where it sits; decoded by [`containers`].
     #[serde(borrow)]
     image: Option<&'a RawValue>,
+}
+
+/// A volume; only an image volume names an image.
+#[derive(Deserialize)]
+struct Volume<'a> {
+    #[serde(borrow)]
+    image: Option<ImageVolumeSource<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ImageVolumeSource<'a> {
+    /// Raw, like [`Container::image`].
+    #[serde(borrow)]
+    reference: Option<&'a RawValue>,
 }
 
 const POD_SPEC: &[&str] = &["spec"];
@@ -221,8 +271,8 @@ fn job_pod_spec(job_template: Option<JobTemplate>) -> Option<PodSpec> {
     job_template?.spec?.template?.spec
 }
 
-/// Appends the containers of `pod` to `found`, decoding each image and locating it
-/// in `object`, the text the pod was borrowed from.
+/// Appends the images of `pod` to `found`, decoding each and locating it in `object`,
+/// the text the pod was borrowed from.
 fn containers(
     object: &str,
     pod_spec: &'static [&'static str],
@@ -234,28 +284,46 @@ fn containers(
         &pod.init_containers,
         &pod.ephemeral_containers,
     ];
-    for (list, containers) in CONTAINER_LISTS.into_iter().zip(lists) {
-        for (index, container) in containers.iter().flatten().enumerate() {
-            let location = Location {
-                pod_spec,
-                list,
-                index,
-            };
-            let (image, span) = match container.image {
-                None => (None, None),
-                Some(raw) => {
-                    let image: String = serde_json::from_str(raw.get())
-                        .map_err(|_| format!("{}.image is not a string", location.path()))?;
-                    let start = raw.get().as_ptr() as usize - object.as_ptr() as usize;
-                    (Some(image), Some(start..start + raw.get().len()))
-                }
-            };
-            found.push(ContainerImage {
-                location,
-                image: image.filter(|i| !i.is_empty()),
-                span,
-            });
-        }
+    let containers = CONTAINER_LISTS
+        .into_iter()
+        .zip(lists)
+        .flat_map(|(list, containers)| {
+            containers
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(move |(index, container)| (list, index, container.image))
+        });
+    // Only image volumes: other volumes keep their index, so paths match the object.
+    let volumes = pod
+        .volumes
+        .iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(index, volume)| {
+            let source = volume.image.as_ref()?;
+            Some((ContainerList::ImageVolumes, index, source.reference))
+        });
+    for (list, index, image) in containers.chain(volumes) {
+        let location = Location {
+            pod_spec,
+            list,
+            index,
+        };
+        let (image, span) = match image {
+            None => (None, None),
+            Some(raw) => {
+                let image: String = serde_json::from_str(raw.get())
+                    .map_err(|_| format!("{} is not a string", location.image_path()))?;
+                let start = raw.get().as_ptr() as usize - object.as_ptr() as usize;
+                (Some(image), Some(start..start + raw.get().len()))
+            }
+        };
+        found.push(ContainerImage {
+            location,
+            image: image.filter(|i| !i.is_empty()),
+            span,
+        });
     }
     Ok(())
 }

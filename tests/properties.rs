@@ -8,12 +8,14 @@ use std::collections::BTreeSet;
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
-use verify_image_signatures::image::{ImagePattern, ImageRef};
+use verify_image_signatures::image::{ImagePattern, ImageRef, Spellings};
 use verify_image_signatures::policy::{self, Verdict};
 use verify_image_signatures::verifier::{Check, Failure, Verifier};
+use wildmatch::WildMatch;
 
 const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 const KEY: &str = include_str!("data/key1.pub");
+const KEY2: &str = include_str!("data/key2.pub");
 
 /// A registry without signatures; records the images it was asked about.
 #[derive(Default)]
@@ -409,9 +411,202 @@ proptest! {
             let respelled = ImageRef::parse(&spelling);
             prop_assert_eq!(respelled.as_ref(), Ok(&parsed), "{}", spelling);
             for pattern in &patterns {
-                prop_assert_eq!(pattern.may_match(&parsed), pattern.may_match(respelled.as_ref().unwrap()));
+                prop_assert_eq!(
+                    pattern.may_match(&Spellings::new(&parsed, [image.as_str()])),
+                    pattern.may_match(&Spellings::new(respelled.as_ref().unwrap(), [spelling.as_str()]))
+                );
             }
             prop_assert_eq!(&verdict_of(&spelling), &expected, "{}", spelling);
         }
     }
+
+    /// A rule whose pattern, as a plain glob, matches the image as written or any
+    /// equivalent spelling of it, applies to the image however it is written. Fails if
+    /// `ImagePattern::may_match` loses its glob over the spellings (`*acme*` would no
+    /// longer cover `ghcr.io/acme/app`), or `ImageRef::spellings` drops a row of the table.
+    #[test]
+    fn a_rule_applies_wherever_its_glob_matches_a_spelling(
+        parts in image_parts(),
+        written_pick in any::<prop::sample::Index>(),
+        matched_pick in any::<prop::sample::Index>(),
+        glob in (any::<prop::sample::Index>(), 0..12usize, prop::sample::select(vec!["*", "?", ""])),
+        zeros in 0..3usize,
+    ) {
+        let image = ImageRef::parse(&write_image(&parts)).unwrap();
+        let mut equivalents = spellings(&image);
+        equivalents.push(write_image(&parts));
+        let written = written_pick.get(&with_leading_zeros(&equivalents, zeros)).clone();
+        // Globbed from a spelling of the table, or from the image as written.
+        let mut sources = equivalents.clone();
+        sources.push(written.clone());
+        let source = matched_pick.get(&sources);
+        let (at, len, wildcard) = glob;
+        let start = at.index(source.len());
+        let end = (start + len).min(source.len());
+        let wildcard = if wildcard == "?" && end - start != 1 { "*" } else { wildcard };
+        let pattern = format!("{}{wildcard}{}", &source[..start], &source[end..]);
+        prop_assume!(WildMatch::new(&pattern).matches(source));
+        prop_assume!(ImagePattern::parse(&pattern).is_ok());
+        let settings = json!({"signatures": [{"image": pattern, "pubKeys": [KEY]}]});
+        let (object, _) = workload(&["spec"], &[(0, written.clone())], &Map::new());
+        let verifier = Unsigned::default();
+        let verdict = policy::validate(&payload("Pod", "CREATE", &object, &settings), &verifier);
+        let Verdict::Reject(reason) = verdict else {
+            return Err(TestCaseError::fail(format!("{pattern} did not apply to {written}: {verdict:?}")));
+        };
+        prop_assert!(reason.contains("no signatures"), "{reason}");
+    }
+
+    /// A skip whose registry part is R exempts no image whose registry R does not match,
+    /// even when R's text sits in the repository path. Fails if the skip's name is
+    /// globbed as one string over `registry/repository` (the `*` of `*.example.com`
+    /// then runs on into `ghcr.io/attacker/x.example.com/app`).
+    #[test]
+    fn a_skip_never_exempts_outside_its_registry(
+        host in "[a-z]{1,6}\\.[a-z]{2,8}\\.(com|io)",
+        glob in (any::<prop::sample::Index>(), 0..6usize, prop::sample::select(vec!["*", "?"])),
+        other in prop_oneof![
+            prop::sample::select(vec!["ghcr.io", "docker.io", "quay.io", "127.0.0.1:5000"]).prop_map(String::from),
+            "[a-z]{1,6}\\.[a-z]{2,8}\\.(com|io)",
+        ],
+        path in "[a-z]{1,6}",
+    ) {
+        let (at, len, wildcard) = glob;
+        let start = at.index(host.len());
+        let end = (start + len).min(host.len());
+        let registry_glob = format!("{}{wildcard}{}", &host[..start], &host[end..]);
+        prop_assume!(WildMatch::new(&registry_glob).matches(&host) && registry_glob.contains(['.', '*', '?']));
+        let skip = format!("{registry_glob}/*");
+        prop_assume!(ImagePattern::parse(&skip).is_ok());
+        let settings = json!({
+            "signatures": [{"image": "*", "pubKeys": [KEY]}],
+            "skipImages": [skip],
+            "rejectUnmatchedImages": true,
+        });
+        let verdict_for = |image: &str| {
+            let (object, _) = workload(&["spec"], &[(0, image.to_owned())], &Map::new());
+            policy::validate(&payload("Pod", "CREATE", &object, &settings), &Unsigned::default())
+        };
+        // The skip works where it should...
+        prop_assert_eq!(verdict_for(&format!("{host}/{path}:v1")), Verdict::Accept);
+        // ...and nowhere else, whatever the repository path holds.
+        for image in [
+            format!("{other}/{path}/{host}/app:v1"),
+            format!("{other}/{host}/app"),
+            format!("{other}/{path}-{host}:v1"),
+        ] {
+            let registry = ImageRef::parse(&image).unwrap().registry().to_owned();
+            if !WildMatch::new(&registry_glob).matches(&registry) {
+                prop_assert!(matches!(verdict_for(&image), Verdict::Reject(_)), "{skip} exempted {image}");
+            }
+        }
+    }
+
+    /// Every numeric spelling of a port is one registry: the same name, the same rules.
+    /// Fails if ports are compared as text (`:0443` kept as written).
+    #[test]
+    fn every_numeric_spelling_of_a_port_is_the_same_registry(
+        host in "[a-z]{1,6}\\.(com|io)",
+        port in prop_oneof![Just(443u32), Just(5000u32), 1..65536u32],
+        zeros in (0..4usize, 0..4usize),
+        repository in "[a-z]{1,6}",
+    ) {
+        let spell = |zeros: usize| format!("{host}:{}{port}/{repository}:v1", "0".repeat(zeros));
+        let (written, in_rule) = (spell(zeros.0), spell(zeros.1));
+        let canonical = if port == 443 { host.clone() } else { format!("{host}:{port}") };
+        let parsed = ImageRef::parse(&written).unwrap();
+        prop_assert_eq!(parsed.registry(), canonical.as_str());
+        prop_assert_eq!(ImageRef::parse(&written), ImageRef::parse(&spell(0)));
+        let rule_pattern = format!("{}/*", in_rule.split_once('/').unwrap().0);
+        let settings = json!({"signatures": [{"image": rule_pattern, "pubKeys": [KEY]}]});
+        let (object, _) = workload(&["spec"], &[(0, written.clone())], &Map::new());
+        let verdict = policy::validate(&payload("Pod", "CREATE", &object, &settings), &Unsigned::default());
+        prop_assert!(matches!(verdict, Verdict::Reject(_)), "{rule_pattern} did not apply to {written}");
+    }
+
+    /// Settings listing one signer twice, however respelled, are refused, naming both
+    /// places. Fails if signers are compared as written (a re-wrapped PEM, a prefix
+    /// without its trailing `/`) or not compared at all.
+    #[test]
+    fn settings_with_a_signer_listed_twice_are_refused(
+        kind in 0..3usize,
+        count in 1..4usize,
+        duplicate in (any::<prop::sample::Index>(), any::<prop::sample::Index>()),
+        respell in any::<bool>(),
+        in_any_of in any::<bool>(),
+    ) {
+        // `count` distinct signers of one kind, and a respelling of each.
+        let distinct: Vec<(Value, Value)> = (0..count)
+            .map(|i| match kind {
+                0 => {
+                    let key = [KEY, KEY2][i % 2];
+                    let key = if i < 2 { key.to_owned() } else { rewrap(key, 48) };
+                    (json!(key), json!(rewrap(key.as_str(), 32)))
+                }
+                1 => {
+                    let identity = json!({"issuer": "https://accounts.example", "subject": format!("dev{i}@example.com")});
+                    (identity.clone(), identity)
+                }
+                _ => (
+                    json!({"issuer": "https://accounts.example", "urlPrefix": format!("https://github.com/team{i}")}),
+                    json!({"issuer": "https://accounts.example", "url_prefix": format!("https://GitHub.com/team{i}/")}),
+                ),
+            })
+            .collect();
+        // Two distinct pubKeys only exist here; more would repeat.
+        prop_assume!(kind != 0 || count <= 2);
+        let field = ["pubKeys", "keyless", "keylessPrefix"][kind];
+        let requirement = |signers: Vec<Value>| {
+            let entry = json!({ field: signers });
+            if in_any_of {
+                json!({"image": "*", "anyOf": [{"pubKeys": [KEY]}, entry]})
+            } else {
+                let mut entry = entry;
+                entry["image"] = json!("*");
+                entry
+            }
+        };
+        let settings_of = |signers: Vec<Value>| serde_json::to_vec(&json!({"signatures": [requirement(signers)]})).unwrap();
+        let mut signers: Vec<Value> = distinct.iter().map(|(s, _)| s.clone()).collect();
+        prop_assert_eq!(policy::validate_settings(&settings_of(signers.clone())), Ok(()));
+
+        let (original, at) = (duplicate.0.index(count), duplicate.1.index(count + 1));
+        let copy = if respell { distinct[original].1.clone() } else { distinct[original].0.clone() };
+        signers.insert(at, copy);
+        let first = if at <= original { original + 1 } else { original };
+        let (first, second) = (first.min(at), first.max(at));
+        let error = policy::validate_settings(&settings_of(signers)).unwrap_err();
+        prop_assert!(
+            error.contains(&format!("{field}[{second}]:")) && error.contains(&format!("as {field}[{first}]")),
+            "{error}"
+        );
+    }
+}
+
+/// `spellings` with the registry's port, if any, written with `zeros` leading zeros.
+fn with_leading_zeros(spellings: &[String], zeros: usize) -> Vec<String> {
+    spellings
+        .iter()
+        .map(|s| match s.split_once('/') {
+            Some((registry, rest)) if registry.contains(':') => {
+                let (host, port) = registry.split_once(':').unwrap();
+                format!("{host}:{}{port}/{rest}", "0".repeat(zeros))
+            }
+            _ => s.clone(),
+        })
+        .collect()
+}
+
+/// A PEM public key with its base64 wrapped at `width` characters a line.
+fn rewrap(pem: &str, width: usize) -> String {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let lines: Vec<&str> = body
+        .as_bytes()
+        .chunks(width)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    )
 }

@@ -805,3 +805,116 @@ fn one_host_call_per_unique_image_and_key() {
     );
     assert_eq!(after.total - before.total, 4);
 }
+
+/// The five inputs of issue 9 that used to be admitted unverified, through the real wasm.
+#[test]
+fn no_spelling_glob_or_duplicate_gets_around_a_rule() {
+    let fx = fx();
+    let registry = &fx.registry;
+    let unsigned = &fx.images.unsigned;
+    let (host, port) = registry.split_once(':').unwrap();
+    let rule = |pattern: &str, key: &str| signatures(json!([{"image": pattern, "pubKeys": [key]}]));
+
+    // 1. A glob-only pattern covers every spelling; `docker.io/*` every Docker Hub
+    // repository (no network here: the host's registry error proves the rule applied).
+    assert_rejected(
+        &evaluate(
+            &rule("*unsigned*", &fx.keys.a),
+            &request("Pod", pod(&[&unsigned.reference])),
+        ),
+        &["spec.containers[0]", "no signatures"],
+    );
+    assert_rejected(
+        &evaluate(
+            &rule("*acme*", &fx.keys.w),
+            &request("Pod", pod(&[&fx.images.nested.reference])),
+        ),
+        &["not signed by the required signer"],
+    );
+    let hub = request(
+        "Pod",
+        pod(&["docker.io/bitnami/nginx:1.25", "bitnami/nginx:1.25"]),
+    );
+    assert_rejected(
+        &evaluate(&rule("docker.io/*", &fx.keys.a), &hub),
+        &[
+            "spec.containers[0], spec.containers[1] (docker.io/bitnami/nginx:1.25)",
+            "registry or host error",
+        ],
+    );
+
+    // 2. A skip's registry glob stops at the registry.
+    let skip = |pattern: &str| {
+        json!({
+            "signatures": [{"image": "*", "pubKeys": [fx.keys.a]}],
+            "skipImages": [pattern],
+            "rejectUnmatchedImages": true,
+        })
+    };
+    let smuggled = format!("{registry}/unsigned/x.example.com/app:v1");
+    assert_rejected(
+        &evaluate(&skip("*.example.com/*"), &request("Pod", pod(&[&smuggled]))),
+        &["spec.containers[0]"],
+    );
+    let object = request("Pod", pod(&[&unsigned.reference]));
+    assert_eq!(patch_ops(&evaluate(&skip("127.0.0.*/*"), &object)), []);
+
+    // 3. Ports are numbers: `:0PORT` is the registry a rule for `:PORT` names.
+    let zero_port =
+        |image: &str| image.replacen(&format!("{host}:{port}"), &format!("{host}:0{port}"), 1);
+    let object = request("Pod", pod(&[&zero_port(&unsigned.reference)]));
+    assert_rejected(
+        &evaluate(
+            &rule(&format!("{registry}/unsigned/*"), &fx.keys.a),
+            &object,
+        ),
+        &["no signatures"],
+    );
+    let nested = zero_port(&fx.images.nested.reference);
+    let response = evaluate(
+        &rule(&format!("{registry}/acme/*"), &fx.keys.a),
+        &request("Pod", pod(&[&nested])),
+    );
+    assert_eq!(
+        patch_ops(&response),
+        [(
+            "replace".to_owned(),
+            "/spec/containers/0/image".to_owned(),
+            json!(format!("{nested}@{}", fx.images.nested.digest))
+        )]
+    );
+
+    // 4. A signer listed twice is refused, naming both places.
+    let twice = json!({"signatures": [{"image": "*", "pubKeys": [fx.keys.a, fx.keys.a, fx.keys.w], "minimumMatches": 2}]});
+    let verdict = env().host.validate_settings_with(&twice);
+    assert!(!verdict.valid);
+    assert_eq!(
+        verdict.message.as_deref(),
+        Some("signatures[0].pubKeys[1]: the same key as pubKeys[0]; list each signer once")
+    );
+
+    // 5. Image volumes are images: verified, named in rejections, pinned in place.
+    let with_volume = |reference: &str| {
+        let mut object = pod(&[&fx.images.key_a.reference]);
+        object["spec"]["volumes"] = json!([
+            {"name": "cache", "emptyDir": {}},
+            {"name": "tools", "image": {"reference": reference, "pullPolicy": "IfNotPresent"}},
+        ]);
+        request("Pod", object)
+    };
+    let settings = signatures(json!([keys_rule(&[&fx.keys.a])]));
+    assert_rejected(
+        &evaluate(&settings, &with_volume(&unsigned.reference)),
+        &[
+            "1 image failed verification: spec.volumes[1].image.reference (",
+            "no signatures",
+        ],
+    );
+    assert_pinned(
+        &evaluate(&settings, &with_volume(&fx.images.nested.reference)),
+        &[
+            ("/spec/containers/0/image", &fx.images.key_a),
+            ("/spec/volumes/1/image/reference", &fx.images.nested),
+        ],
+    );
+}

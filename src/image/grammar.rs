@@ -132,7 +132,8 @@ fn split_name(name: &str) -> Result<(Option<&str>, &str), ReferenceError> {
     Ok((registry, path))
 }
 
-fn is_domain(domain: &str) -> bool {
+/// Whether a registry is a host name or address, with an optional port.
+pub fn is_domain(domain: &str) -> bool {
     let (host, port) = match domain.split_once(':') {
         Some((host, port)) => (host, Some(port)),
         None => (domain, None),

@@ -854,3 +854,91 @@ fn validate_settings_entry_point() {
         .unwrap_err()
         .starts_with("settings are not JSON"));
 }
+
+/// Each input of issue 9 that was admitted unverified, now checked.
+#[test]
+fn no_spelling_or_glob_walks_around_a_rule() {
+    let host = FakeHost::default();
+    for (rule, image) in [
+        ("docker.io/*", "docker.io/bitnami/nginx:1.25"),
+        ("docker.io/*", "bitnami/nginx:1.25"),
+        ("*acme*", "ghcr.io/acme/app:v1"),
+        ("*unsigned*", "127.0.0.1:5000/test/unsigned:v1"),
+        ("ghcr.io/acme/*", "ghcr.io:0443/acme/app:v1"),
+        ("ghcr.io:443/acme/*", "GHCR.IO:00443/acme/app:v1"),
+        ("host.example:5000/*", "host.example:05000/app"),
+    ] {
+        let rules = settings(json!([key_rule(rule, "KEY-A")]));
+        let message = rejection(run(rules, "Pod", pod(containers(&[image])), &host));
+        assert!(
+            message.ends_with("no signatures"),
+            "{rule} ~ {image}: {message}"
+        );
+    }
+    // `docker.io/library/*` is the official images only.
+    let rules = settings(json!([key_rule("docker.io/library/*", "KEY-A")]));
+    let official = run(rules.clone(), "Pod", pod(containers(&["nginx"])), &host);
+    assert!(matches!(official, Verdict::Reject(_)));
+    let user = run(rules, "Pod", pod(containers(&["bitnami/nginx"])), &host);
+    assert_eq!(user, Verdict::Accept);
+}
+
+#[test]
+fn a_skip_registry_glob_stops_at_the_registry() {
+    let rules = json!({
+        "signatures": [key_rule("*", "KEY-A")],
+        "skipImages": ["*.example.com/*"],
+        "rejectUnmatchedImages": true,
+    });
+    let host = FakeHost::default();
+    let message = rejection(run(
+        rules.clone(),
+        "Pod",
+        pod(containers(&[
+            "ghcr.io/attacker/x.example.com/app:v1",
+            "reg.example.com/app:v1",
+        ])),
+        &host,
+    ));
+    assert_eq!(message, "1 image failed verification: spec.containers[0] (ghcr.io/attacker/x.example.com/app:v1): signatures[0] pubKeys: pubKeys[0]: no signatures");
+    assert_eq!(host.calls(), 1);
+}
+
+#[test]
+fn image_volumes_are_verified_and_pinned_like_containers() {
+    let mut object = pod(containers(&["ghcr.io/acme/app:v1"]));
+    object["spec"]["volumes"] = json!([
+        {"name": "scratch", "emptyDir": {}},
+        {"name": "tools", "image": {"reference": "ghcr.io/acme/tools:v1", "pullPolicy": "IfNotPresent"}},
+        {"name": "again", "image": {"reference": "ghcr.io/acme/app:v1"}},
+    ]);
+    let rules = settings(json!([key_rule("ghcr.io/acme/*", "KEY-A")]));
+    let host = FakeHost::default().signed("ghcr.io/acme/app", "KEY-A");
+    let message = rejection(run(rules.clone(), "Pod", object.clone(), &host));
+    assert_eq!(message, "1 image failed verification: spec.volumes[1].image.reference (ghcr.io/acme/tools:v1): signatures[0] pubKeys: pubKeys[0]: no signatures");
+
+    // Signed: pinned in place, and the volume naming the container's image shares its check.
+    let host = FakeHost::default()
+        .signed("ghcr.io/acme/app", "KEY-A")
+        .signed("ghcr.io/acme/tools", "KEY-A");
+    let ops = patch(&object, run(rules.clone(), "Pod", object.clone(), &host));
+    let paths: Vec<&str> = ops.iter().map(|(_, p, _)| p.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/spec/containers/0/image",
+            "/spec/volumes/1/image/reference",
+            "/spec/volumes/2/image/reference"
+        ]
+    );
+    assert_eq!(ops[1].2, json!(format!("ghcr.io/acme/tools:v1@{DIGEST_A}")));
+    assert_eq!(host.calls(), 2);
+
+    // In a pod template too; a volume without a reference fails closed.
+    let deployment = json!({"spec": {"template": {"spec": {
+        "containers": [],
+        "volumes": [{"name": "v", "image": {"reference": "ghcr.io/acme/evil:v1"}}, {"name": "w", "image": {}}],
+    }}}});
+    let message = rejection(run(rules, "Deployment", deployment, &host));
+    assert_eq!(message, "2 images failed verification: spec.template.spec.volumes[0].image.reference (ghcr.io/acme/evil:v1): signatures[0] pubKeys: pubKeys[0]: no signatures; spec.template.spec.volumes[1].image.reference: the image volume has no reference");
+}

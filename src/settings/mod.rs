@@ -1,6 +1,7 @@
 //! Policy settings: parsed from the wire format into rules whose every part is already
 //! checked, so the rest of the policy never meets a half-valid setting.
 
+mod duplicates;
 mod keys;
 mod pem;
 mod wire;
@@ -175,6 +176,7 @@ impl Settings {
         for rule in &parsed.rules {
             for requirement in &rule.alternatives {
                 pem::check_requirement(requirement)?;
+                duplicates::check_requirement(requirement)?;
             }
         }
         Ok(parsed)

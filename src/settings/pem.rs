@@ -1,7 +1,7 @@
 //! PEM contents of the settings, checked once when the host validates the settings.
 //! Errors name the entry and never repeat the PEM text.
 
-use der::DecodePem;
+use der::Decode;
 use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::Certificate;
 
@@ -38,10 +38,25 @@ pub(super) fn check_requirement(requirement: &Requirement) -> Result<(), String>
     Ok(())
 }
 
-fn public_key(pem: &str) -> Result<(), der::Error> {
-    SubjectPublicKeyInfoOwned::from_pem(pem.trim()).map(drop)
+/// The bytes a PEM block encodes, or the block's text if it does not decode (which
+/// [`check_requirement`] refuses first).
+pub(super) fn der(pem: &str) -> Vec<u8> {
+    ::pem::parse(pem).map_or_else(
+        |_| pem.trim().as_bytes().to_vec(),
+        ::pem::Pem::into_contents,
+    )
 }
 
-fn certificate(pem: &str) -> Result<(), der::Error> {
-    Certificate::from_pem(pem.trim()).map(drop)
+fn public_key(pem: &str) -> Result<(), String> {
+    let block = ::pem::parse(pem).map_err(|e| e.to_string())?;
+    SubjectPublicKeyInfoOwned::from_der(block.contents())
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+fn certificate(pem: &str) -> Result<(), String> {
+    let block = ::pem::parse(pem).map_err(|e| e.to_string())?;
+    Certificate::from_der(block.contents())
+        .map(drop)
+        .map_err(|e| e.to_string())
 }

@@ -249,3 +249,79 @@ fn the_last_settings_are_parsed_once() {
     assert!(Settings::from_json_cached(&raw(r#"{"signatures":[]}"#)).is_err());
     assert!(Rc::ptr_eq(&other, &Settings::from_json_cached(&b).unwrap()));
 }
+
+/// `key` with its base64 wrapped at `width` characters a line.
+fn rewrap(pem: &str, width: usize) -> String {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let lines: Vec<String> = body
+        .as_bytes()
+        .chunks(width)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        lines.join("\n")
+    )
+}
+
+#[test]
+fn a_signer_listed_twice_is_refused_with_both_places() {
+    let keys = |keys: &[&str], extra: &str| {
+        let list: String = keys
+            .iter()
+            .map(|k| format!("      - |\n{}", indent(k)))
+            .collect();
+        format!("signatures:\n  - image: \"*\"\n    pubKeys:\n{list}{extra}")
+    };
+    assert_eq!(
+        refused(&keys(&[KEY1, KEY1, KEY2], "    minimumMatches: 2\n")),
+        "signatures[0].pubKeys[1]: the same key as pubKeys[0]; list each signer once"
+    );
+    // The same key, wrapped differently, is the same signer.
+    let narrow = rewrap(KEY1, 32);
+    assert_ne!(narrow.trim(), KEY1.trim());
+    assert_eq!(
+        refused(&keys(&[KEY2, KEY1, &narrow], "")),
+        "signatures[0].pubKeys[2]: the same key as pubKeys[1]; list each signer once"
+    );
+    validate(&keys(&[KEY1, KEY2], "    minimumMatches: 1\n")).unwrap();
+
+    assert_eq!(
+        refused(
+            r#"
+signatures:
+  - image: "*"
+    keyless:
+      - {issuer: "https://accounts.example", subject: "a@example.com"}
+      - {issuer: "https://other.example", subject: "a@example.com"}
+      - {issuer: "https://accounts.example", subject: "a@example.com"}
+"#
+        ),
+        "signatures[0].keyless[2]: the same issuer and subject as keyless[0]; list each signer once"
+    );
+    assert_eq!(
+        refused(
+            r#"
+signatures:
+  - image: "*"
+    anyOf:
+      - keylessPrefix:
+          - {issuer: "https://accounts.example", urlPrefix: "https://github.com/acme"}
+      - keylessPrefix:
+          - {issuer: "https://accounts.example", urlPrefix: "https://GitHub.com/acme"}
+          - {issuer: "https://accounts.example", url_prefix: "https://github.com/acme/"}
+"#
+        ),
+        "signatures[0].anyOf[1].keylessPrefix[1]: the same issuer and URL prefix as keylessPrefix[0]; list each signer once"
+    );
+    let certificate = |n: usize| -> String {
+        let list: String = (0..n)
+            .map(|_| format!("      - |\n{}", indent(CA)))
+            .collect();
+        format!("signatures:\n  - image: \"*\"\n    certificates:\n{list}")
+    };
+    assert_eq!(
+        refused(&certificate(2)),
+        "signatures[0].certificates[1]: the same certificate as certificates[0]; list each signer once"
+    );
+}
