@@ -249,3 +249,18 @@ fn the_last_settings_are_parsed_once() {
     assert!(Settings::from_json_cached(&raw(r#"{"signatures":[]}"#)).is_err());
     assert!(Rc::ptr_eq(&other, &Settings::from_json_cached(&b).unwrap()));
 }
+
+#[test]
+fn reverify_unchanged_images() {
+    let base = "signatures: [{image: '*', githubActions: {owner: acme}}]";
+    assert!(!validate(base).unwrap().reverify_unchanged_images);
+    let on = validate(&format!("{{{base}, reverifyUnchangedImages: true}}")).unwrap();
+    assert!(on.reverify_unchanged_images);
+    for bad in ["'yes'", "1", "[true]"] {
+        let error = refused(&format!("{{{base}, reverifyUnchangedImages: {bad}}}"));
+        assert!(
+            error.starts_with("reverifyUnchangedImages: invalid type"),
+            "{bad}: {error}"
+        );
+    }
+}
