@@ -10,6 +10,7 @@ pub mod policy;
 pub mod request;
 pub mod response;
 pub mod settings;
+pub mod update;
 pub mod verdict;
 pub mod verifier;
 pub mod workload;

@@ -6,7 +6,7 @@
 use std::ops::Range;
 
 use crate::verdict::ImageOutcome;
-use crate::workload::ContainerList;
+use crate::workload::ContainerImage;
 
 /// One container image to rewrite.
 #[derive(Debug, PartialEq, Eq)]
@@ -22,9 +22,13 @@ fn pinned(image: &str, digest: &str) -> String {
     format!("{image}@{digest}")
 }
 
-/// A pin for every container of a verified image written without a digest. On the
-/// `pods/ephemeralcontainers` subresource only ephemeral containers can change.
-pub fn pins(outcomes: &[ImageOutcome<'_, '_>], ephemeral_only: bool) -> Vec<Pin> {
+/// A pin for every container of a verified image written without a digest, of those
+/// the request may change (see [`crate::update::Scope::may_pin`]).
+pub fn pins(
+    outcomes: &[ImageOutcome<'_, '_>],
+    may_pin: impl Fn(&ContainerImage) -> bool,
+) -> Vec<Pin> {
+    let may_pin = &may_pin;
     outcomes
         .iter()
         .filter(|outcome| outcome.planned.image.digest().is_none())
@@ -34,9 +38,7 @@ pub fn pins(outcomes: &[ImageOutcome<'_, '_>], ephemeral_only: bool) -> Vec<Pin>
                 .planned
                 .containers
                 .iter()
-                .filter(move |c| {
-                    !ephemeral_only || c.location.list == ContainerList::EphemeralContainers
-                })
+                .filter(move |c| may_pin(c))
                 .filter_map(move |c| {
                     Some(Pin {
                         span: c.span.clone()?,

@@ -1,5 +1,5 @@
-//! The policy as a pure function of the payload and a [`Verifier`]: read, plan,
-//! verify, then accept, pin or reject.
+//! The policy as a pure function of the payload and a [`Verifier`]: read, scope (what
+//! the request changes), plan, verify, then accept, pin or reject.
 
 use serde_json::value::RawValue;
 
@@ -7,6 +7,7 @@ use crate::mutation;
 use crate::plan::Plan;
 use crate::request::Payload;
 use crate::settings::Settings;
+use crate::update::Scope;
 use crate::verdict::{self, Session};
 use crate::verifier::Verifier;
 use crate::workload::{self, Workload};
@@ -54,7 +55,13 @@ fn evaluate(payload: &[u8], verifier: &dyn Verifier) -> Result<Verdict, String> 
         Workload::Containers(containers) => containers,
     };
 
-    let plan = Plan::new(&settings, containers);
+    let scope = Scope::new(
+        request,
+        kind,
+        object.get(),
+        settings.reverify_unchanged_images,
+    );
+    let plan = Plan::new(&settings, scope.to_verify(containers));
     let outcomes = verdict::evaluate(&plan, &mut Session::new(verifier));
     if let Some(message) = verdict::rejection(&plan, &outcomes) {
         return Ok(Verdict::Reject(message));
@@ -62,7 +69,7 @@ fn evaluate(payload: &[u8], verifier: &dyn Verifier) -> Result<Verdict, String> 
     if !settings.pinning.applies_to(kind) {
         return Ok(Verdict::Accept);
     }
-    let pins = mutation::pins(&outcomes, request.is_ephemeral_containers());
+    let pins = mutation::pins(&outcomes, |c| scope.may_pin(c));
     Ok(mutation::apply(object.get(), pins).map_or(Verdict::Accept, Verdict::Mutate))
 }
 

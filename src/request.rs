@@ -22,6 +22,8 @@ pub struct AdmissionRequest<'a> {
     pub operation: Option<String>,
     #[serde(borrow)]
     pub object: Option<&'a RawValue>,
+    #[serde(borrow)]
+    pub old_object: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -40,6 +42,11 @@ impl AdmissionRequest<'_> {
     /// The object, unless absent or `null` (as on DELETE).
     pub fn object(&self) -> Option<&RawValue> {
         self.object.filter(|o| o.get() != "null")
+    }
+
+    /// The object before an UPDATE, unless absent or `null`.
+    pub fn old_object(&self) -> Option<&RawValue> {
+        self.old_object.filter(|o| o.get() != "null")
     }
 
     /// Whether the request is for the `pods/ephemeralcontainers` subresource, on which

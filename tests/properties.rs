@@ -1,6 +1,7 @@
 //! Properties of the policy over generated admission requests, settings and image
 //! spellings: no input panics, no unsigned image of a covered kind is admitted, a
-//! mutation touches only images, and one image in any spelling meets the same rules.
+//! mutation touches only images, an UPDATE never pins what already ran, and one image
+//! in any spelling meets the same rules.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -272,6 +273,29 @@ fn settings() -> impl Strategy<Value = Value> {
         })
 }
 
+/// An image as [`image`] writes it, but any digest is [`DIGEST`], the one [`Signed`] verifies.
+fn image_signed_at_its_digest() -> impl Strategy<Value = String> {
+    image_parts().prop_map(|(registry, repository, tag, digest)| {
+        write_image(&(registry, repository, tag, digest.map(|_| DIGEST.to_owned())))
+    })
+}
+
+/// What an UPDATE does to one container of the old object.
+#[derive(Debug, Clone)]
+enum Edit {
+    Keep,
+    DropDigest,
+    Replace(String),
+}
+
+fn edit() -> impl Strategy<Value = Edit> {
+    prop_oneof![
+        Just(Edit::Keep),
+        Just(Edit::DropDigest),
+        image_signed_at_its_digest().prop_map(Edit::Replace),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
@@ -378,6 +402,80 @@ proptest! {
             }
         }
         prop_assert!(touched.iter().all(|path| pointers.iter().any(|p| p == path)));
+    }
+
+    #[test]
+    fn an_update_never_touches_an_image_the_old_object_carries_at_the_same_place(
+        (kind, path) in covered(),
+        old_images in vec((0..3usize, image_signed_at_its_digest()), 1..5),
+        edits in vec(edit(), 5),
+        added in vec((0..3usize, image_signed_at_its_digest()), 0..3),
+        subresource in prop::sample::select(vec![None, Some("status"), Some("ephemeralcontainers")]),
+        reverify in any::<bool>(),
+        extras in extras(),
+    ) {
+        let new_images: Vec<(usize, String)> = old_images
+            .iter()
+            .zip(&edits)
+            .map(|((list, image), edit)| {
+                let image = match edit {
+                    Edit::Keep => image.clone(),
+                    Edit::DropDigest => image.split('@').next().unwrap().to_owned(),
+                    Edit::Replace(other) => other.clone(),
+                };
+                (*list, image)
+            })
+            .chain(added)
+            .collect();
+        let (old, _) = workload(path, &old_images, &extras);
+        let (mut new, pointers) = workload(path, &new_images, &extras);
+        new["metadata"]["labels"]["changed"] = json!("yes");
+        let settings = json!({
+            "signatures": [{"image": "*", "pubKeys": [KEY]}],
+            "reverifyUnchangedImages": reverify,
+        });
+        let request = json!({
+            "request": {
+                "uid": "p",
+                "kind": {"group": "", "version": "v1", "kind": kind},
+                "operation": "UPDATE",
+                "subResource": subresource,
+                "object": new,
+                "oldObject": old,
+            },
+            "settings": settings,
+        });
+        let verdict = policy::validate(&serde_json::to_vec(&request).unwrap(), &Signed);
+        let new: Value = serde_json::from_str(&new.to_string()).unwrap();
+        let old: Value = serde_json::from_str(&old.to_string()).unwrap();
+        let pinned = match verdict {
+            Verdict::Mutate(text) => serde_json::from_str::<Value>(&text).unwrap(),
+            Verdict::Accept => new.clone(),
+            Verdict::Reject(reason) => return Err(TestCaseError::fail(format!("rejected: {reason}"))),
+        };
+        let patch = serde_json::to_value(json_patch::diff(&new, &pinned)).unwrap();
+        let touched: BTreeSet<&str> = patch
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|op| op["path"].as_str().unwrap())
+            .collect();
+        prop_assert!(touched.iter().all(|path| pointers.iter().any(|p| p == path)), "{patch}");
+        let old_refs: BTreeSet<ImageRef> = old_images
+            .iter()
+            .map(|(_, image)| ImageRef::parse(image).unwrap())
+            .collect();
+        for (pointer, (_, image)) in pointers.iter().zip(&new_images) {
+            if old.pointer(pointer) == new.pointer(pointer) {
+                prop_assert!(!touched.contains(pointer.as_str()), "{pointer} ({image}) was pinned");
+            } else if subresource.is_none()
+                && !image.contains('@')
+                && !old_refs.contains(&ImageRef::parse(image).unwrap())
+            {
+                // Not vacuous: a new image of the resource itself is pinned.
+                prop_assert!(touched.contains(pointer.as_str()), "{pointer} ({image}) not pinned");
+            }
+        }
     }
 
     #[test]

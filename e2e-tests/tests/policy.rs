@@ -918,3 +918,176 @@ fn no_spelling_glob_or_duplicate_gets_around_a_rule() {
         ],
     );
 }
+
+const VERIFY: &str = "oci/v2/verify";
+
+/// Evaluates `request` and counts the `oci/v2/verify` calls the policy made: the one place
+/// that reads host-call counters, so another host backend only changes this. One host of its
+/// own serves every counted evaluation, locked while it runs, so tests running at once never
+/// count each other's calls.
+fn evaluate_counting(settings: &Value, request: &Value) -> (AdmissionResponse, u64) {
+    static HOST: OnceLock<std::sync::Mutex<Host>> = OnceLock::new();
+    let host = HOST
+        .get_or_init(|| std::sync::Mutex::new(private_host()))
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let verdict = host.validate_settings_with(settings);
+    assert!(verdict.valid, "settings refused: {:?}", verdict.message);
+    let before = host.stats().calls(VERIFY);
+    let response = host.validate_with(settings, request).expect("evaluate");
+    (response, host.stats().calls(VERIFY) - before)
+}
+
+/// An UPDATE of `kind` from `old` to `new`.
+fn update_request(kind: &str, old: Value, new: Value) -> Value {
+    let mut update = request(kind, new);
+    update["operation"] = json!("UPDATE");
+    update["oldObject"] = old;
+    update
+}
+
+fn labelled(object: &Value) -> Value {
+    let mut object = object.clone();
+    object["metadata"]["labels"] = json!({"team": "payments"});
+    object
+}
+
+#[test]
+fn update_of_a_label_verifies_and_pins_nothing() {
+    let fx = fx();
+    let settings = signatures(json!([keys_rule(&[&fx.keys.a])]));
+    // Signed without a digest, and unsigned (created before the policy): both already run.
+    for image in [&fx.images.key_a.reference, &fx.images.unsigned.reference] {
+        for (kind, old) in [("Pod", pod(&[image])), ("Deployment", deployment(&[image]))] {
+            let update = update_request(kind, old.clone(), labelled(&old));
+            let (response, calls) = evaluate_counting(&settings, &update);
+            assert_eq!(patch_ops(&response), [], "{kind} {image}");
+            assert_eq!(calls, 0, "{kind} {image}");
+        }
+    }
+}
+
+#[test]
+fn update_to_an_unsigned_image_is_rejected_and_to_a_signed_one_pinned() {
+    let fx = fx();
+    let settings = signatures(json!([keys_rule(&[&fx.keys.a])]));
+    let unsigned = &fx.images.unsigned.reference;
+    // The unsigned sidecar predates the policy: it is neither verified nor pinned.
+    let old = deployment(&[&fx.images.key_a.reference, unsigned]);
+    let to_signed = deployment(&[&fx.images.nested.reference, unsigned]);
+    let (response, calls) = evaluate_counting(
+        &settings,
+        &update_request("Deployment", old.clone(), to_signed),
+    );
+    assert_pinned(&response, &[(CONTAINER_0, &fx.images.nested)]);
+    assert_eq!(calls, 1);
+    let to_unsigned = deployment(&[&fx.images.unsigned.pinned(), unsigned]);
+    let (response, calls) =
+        evaluate_counting(&settings, &update_request("Deployment", old, to_unsigned));
+    assert_rejected(
+        &response,
+        &[&format!(
+            "1 image failed verification: spec.template.spec.containers[0] ({})",
+            fx.images.unsigned.pinned()
+        )],
+    );
+    assert_eq!(calls, 1);
+}
+
+#[test]
+fn update_that_drops_a_digest_is_pinned_again_once() {
+    let fx = fx();
+    let settings = signatures(json!([keys_rule(&[&fx.keys.a])]));
+    let image = &fx.images.key_a;
+    let running = deployment(&[&pinned(image)]);
+    // A GitOps tool applies the tag from Git again.
+    let reapplied = deployment(&[&image.reference]);
+    let update = update_request("Deployment", running.clone(), reapplied);
+    let (response, calls) = evaluate_counting(&settings, &update);
+    assert_pinned(&response, &[(CONTAINER_0, image)]);
+    assert_eq!(calls, 1);
+    // Applying the pinned result again changes nothing.
+    let update = update_request("Deployment", running.clone(), labelled(&running));
+    let (response, calls) = evaluate_counting(&settings, &update);
+    assert_eq!(patch_ops(&response), []);
+    assert_eq!(calls, 0);
+}
+
+#[test]
+fn update_adding_a_second_ephemeral_container_pins_only_it() {
+    let fx = fx();
+    let settings = signatures(json!([keys_rule(&[&fx.keys.a])]));
+    let debug = &fx.images.nested;
+    // Neither the container nor the first debug container carries a digest.
+    let mut old = pod(&[&fx.images.key_a.reference]);
+    old["spec"]["ephemeralContainers"] =
+        json!([{"name": "debug", "image": debug.reference, "targetContainerName": "c0"}]);
+    let mut new = old.clone();
+    new["spec"]["ephemeralContainers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "debug-2", "image": debug.reference, "targetContainerName": "c0"}));
+    let mut update = update_request("Pod", old, new);
+    update["subResource"] = json!("ephemeralcontainers");
+    let (response, calls) = evaluate_counting(&settings, &update);
+    assert_pinned(&response, &[("/spec/ephemeralContainers/1/image", debug)]);
+    assert_eq!(calls, 1);
+}
+
+#[test]
+fn update_scaling_a_deployment_whose_registry_is_down() {
+    let fx = fx();
+    let rules = json!([{"image": "*", "pubKeys": [fx.keys.a]}]);
+    // Nothing listens on port 1.
+    let old = deployment(&["127.0.0.1:1/acme/app:v1"]);
+    let mut scaled = old.clone();
+    scaled["spec"]["replicas"] = json!(0);
+    let update = update_request("Deployment", old.clone(), scaled.clone());
+    let (response, calls) = evaluate_counting(&signatures(rules.clone()), &update);
+    assert_eq!(patch_ops(&response), []);
+    assert_eq!(calls, 0);
+    // Through the scale subresource, the object is a Scale: no image at all.
+    let scale = json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "spec": {"replicas": 0}});
+    let mut update_scale = update_request("Scale", scale.clone(), scale);
+    update_scale["subResource"] = json!("scale");
+    let (response, calls) = evaluate_counting(&signatures(rules.clone()), &update_scale);
+    assert_eq!(patch_ops(&response), []);
+    assert_eq!(calls, 0);
+    // With the strict setting, the unreachable registry rejects the update.
+    let strict = json!({"signatures": rules, "reverifyUnchangedImages": true});
+    let (response, calls) = evaluate_counting(&strict, &update);
+    assert_rejected(
+        &response,
+        &["(127.0.0.1:1/acme/app:v1): signatures[0] pubKeys: pubKeys[0]: registry or host error"],
+    );
+    assert_eq!(calls, 1);
+}
+
+#[test]
+fn update_with_reverify_unchanged_images_verifies_but_never_pins_them() {
+    let fx = fx();
+    let strict = json!({"signatures": [keys_rule(&[&fx.keys.a])], "reverifyUnchangedImages": true});
+    let old = deployment(&[&fx.images.key_a.reference]);
+    let update = update_request("Deployment", old.clone(), labelled(&old));
+    let (response, calls) = evaluate_counting(&strict, &update);
+    assert_eq!(patch_ops(&response), []);
+    assert_eq!(calls, 1);
+    // A changed image next to it is pinned, the unchanged one is not.
+    let changed = deployment(&[&fx.images.key_a.reference, &fx.images.nested.reference]);
+    let update = update_request("Deployment", old, changed);
+    let (response, calls) = evaluate_counting(&strict, &update);
+    assert_pinned(
+        &response,
+        &[("/spec/template/spec/containers/1/image", &fx.images.nested)],
+    );
+    assert_eq!(calls, 2);
+    // An unsigned image that predates the policy is rejected on every update.
+    let old = deployment(&[&fx.images.unsigned.reference]);
+    let update = update_request("Deployment", old.clone(), labelled(&old));
+    let (response, calls) = evaluate_counting(&strict, &update);
+    assert_rejected(
+        &response,
+        &["spec.template.spec.containers[0]", "no signatures"],
+    );
+    assert_eq!(calls, 1);
+}

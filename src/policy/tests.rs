@@ -942,3 +942,5 @@ fn image_volumes_are_verified_and_pinned_like_containers() {
     let message = rejection(run(rules, "Deployment", deployment, &host));
     assert_eq!(message, "2 images failed verification: spec.template.spec.volumes[0].image.reference (ghcr.io/acme/evil:v1): signatures[0] pubKeys: pubKeys[0]: no signatures; spec.template.spec.volumes[1].image.reference: the image volume has no reference");
 }
+
+mod updates;

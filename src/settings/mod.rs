@@ -27,6 +27,8 @@ pub struct Settings {
     pub reject_unmatched_images: bool,
     /// Reject an image written without a digest.
     pub require_digest: bool,
+    /// On UPDATE, verify again the images the old object already carried (never pinned).
+    pub reverify_unchanged_images: bool,
     pub pinning: Pinning,
 }
 
@@ -213,6 +215,7 @@ impl Settings {
             skip_images,
             reject_unmatched_images: wire.reject_unmatched_images,
             require_digest: wire.require_digest,
+            reverify_unchanged_images: wire.reverify_unchanged_images,
             pinning,
         })
     }

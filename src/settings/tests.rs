@@ -325,3 +325,18 @@ signatures:
         "signatures[0].certificates[1]: the same certificate as certificates[0]; list each signer once"
     );
 }
+
+#[test]
+fn reverify_unchanged_images() {
+    let base = "signatures: [{image: '*', githubActions: {owner: acme}}]";
+    assert!(!validate(base).unwrap().reverify_unchanged_images);
+    let on = validate(&format!("{{{base}, reverifyUnchangedImages: true}}")).unwrap();
+    assert!(on.reverify_unchanged_images);
+    for bad in ["'yes'", "1", "[true]"] {
+        let error = refused(&format!("{{{base}, reverifyUnchangedImages: {bad}}}"));
+        assert!(
+            error.starts_with("reverifyUnchangedImages: invalid type"),
+            "{bad}: {error}"
+        );
+    }
+}

@@ -15,6 +15,8 @@ pub(super) struct WireSettings {
     pub reject_unmatched_images: bool,
     #[serde(default)]
     pub require_digest: bool,
+    #[serde(default)]
+    pub reverify_unchanged_images: bool,
     pub modify_images_with_digest: Option<bool>,
     pub digest_pinning: Option<WirePinning>,
 }
