@@ -2,10 +2,12 @@
 //! checked, so the rest of the policy never meets a half-valid setting.
 
 mod keys;
+mod on_failure;
 mod pem;
 mod wire;
 
 pub use keys::accepted_keys;
+pub use on_failure::OnFailure;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -22,10 +24,10 @@ pub struct Settings {
     pub rules: Vec<Rule>,
     /// Images that are neither verified nor pinned.
     pub skip_images: Vec<ImagePattern>,
-    /// Reject an image that no rule names, instead of admitting it unverified.
-    pub reject_unmatched_images: bool,
-    /// Reject an image written without a digest.
-    pub require_digest: bool,
+    /// What becomes of an image that no rule names; `None`: admitted unverified.
+    pub reject_unmatched_images: Option<OnFailure>,
+    /// What becomes of an image written without a digest; `None`: nothing.
+    pub require_digest: Option<OnFailure>,
     pub pinning: Pinning,
 }
 
@@ -44,6 +46,8 @@ pub struct Rule {
     /// Where the rule sits in the settings, e.g. `signatures[2]`.
     pub id: String,
     pub image: ImagePattern,
+    /// Whether a failure rejects the request or only warns.
+    pub on_failure: OnFailure,
     /// The rule holds when any of these holds; a plain entry has exactly one.
     pub alternatives: Vec<Requirement>,
 }
@@ -209,8 +213,8 @@ impl Settings {
         Ok(Self {
             rules,
             skip_images,
-            reject_unmatched_images: wire.reject_unmatched_images,
-            require_digest: wire.require_digest,
+            reject_unmatched_images: wire.reject_unmatched_images.0,
+            require_digest: wire.require_digest.0,
             pinning,
         })
     }
@@ -223,6 +227,7 @@ impl Rule {
             .take()
             .ok_or_else(|| format!("{id}.image: missing field `image`"))?;
         let image = ImagePattern::parse(&pattern).map_err(|e| format!("{id}.image: {e}"))?;
+        let on_failure = wire.on_failure.take().unwrap_or_default();
         let alternatives = match wire.any_of.take() {
             None => vec![Requirement::from_wire(id.clone(), wire)?],
             Some(any_of) => {
@@ -231,7 +236,7 @@ impl Rule {
                     || wire.kinds().next().is_some()
                 {
                     return Err(format!(
-                        "{id}: an entry with anyOf carries nothing but image and anyOf; \
+                        "{id}: an entry with anyOf carries nothing but image, onFailure and anyOf; \
                          put annotations, minimumMatches and signers in its alternatives"
                     ));
                 }
@@ -249,6 +254,9 @@ impl Rule {
                         if alternative.any_of.is_some() {
                             return Err(format!("{alt_id}.anyOf: alternatives do not nest"));
                         }
+                        if alternative.on_failure.is_some() {
+                            return Err(format!("{alt_id}.onFailure: belongs to the entry, not to an alternative"));
+                        }
                         Requirement::from_wire(alt_id, alternative)
                     })
                     .collect::<Result<Vec<_>, _>>()?
@@ -257,6 +265,7 @@ impl Rule {
         Ok(Self {
             id,
             image,
+            on_failure,
             alternatives,
         })
     }
