@@ -204,3 +204,17 @@ impl Record<'_> {
         left_out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cut_keeps_what_fits_and_marks_the_cut() {
+        assert_eq!(cut("abcde", 5), "abcde");
+        assert_eq!(cut("abcdef", 5), "ab...");
+        assert_eq!(cut("ééééé", 5), "ééééé");
+        assert_eq!(cut("éééééé", 5), "éé...");
+        assert_eq!(cut("", 0), "");
+    }
+}

@@ -46,18 +46,18 @@ fn a_failing_warn_only_entry_admits_unpinned_with_one_warning() {
 
 #[test]
 fn a_holding_warn_only_entry_verifies_and_pins() {
-    let host = FakeHost::default().signed("ghcr.io/acme/app", "K1");
+    let host = FakeHost::default()
+        .signed("ghcr.io/acme/app", "K1")
+        .signed("ghcr.io/acme/app", "K2");
     let object = pod(containers(&["ghcr.io/acme/app:v1"]));
-    let answer = answer_of(
-        settings(json!([warn_rule("ghcr.io/acme/*", "K1")])),
-        object.clone(),
-        &host,
-    );
+    let rule = json!({"image": "ghcr.io/acme/*", "pubKeys": ["K1", "K2"], "onFailure": "warn"});
+    let answer = answer_of(settings(json!([rule])), object.clone(), &host);
     assert!(answer.report.warnings.is_empty());
     assert_eq!(
         record(&answer.report, "image-0"),
         json!({"image": "ghcr.io/acme/app:v1", "at": "spec.containers[0]", "digest": DIGEST_A,
-               "verified": [{"entry": "signatures[0]", "digest": DIGEST_A, "signers": ["signatures[0].pubKeys[0]"]}]})
+               "verified": [{"entry": "signatures[0]", "digest": DIGEST_A,
+                             "signers": ["signatures[0].pubKeys[0]", "signatures[0].pubKeys[1]"]}]})
     );
     assert_eq!(patch(&object, answer.verdict).len(), 1);
 }
@@ -181,6 +181,30 @@ fn a_warn_only_entry_that_verified_another_digest_is_warned_about() {
         json!({"image": "ghcr.io/acme/app:v1", "at": "spec.containers[0]",
                "verified": [{"entry": "signatures[0]", "digest": DIGEST_A, "signers": ["signatures[0].pubKeys[0]"]}],
                "warned": [{"entry": "signatures[1]", "reason": "not-signed"}]})
+    );
+}
+
+#[test]
+fn enforcing_entries_that_disagree_reject_without_blaming_a_warn_only_entry() {
+    let host = FakeHost::default()
+        .signed("ghcr.io/acme/app", "K1")
+        .sig(Sig {
+            image: "ghcr.io/acme/app",
+            signer: "K2",
+            annotations: &[],
+            digest: DIGEST_B,
+        });
+    let rules = settings(json!([
+        key_rule("*", "K1"),
+        key_rule("*", "K2"),
+        warn_rule("*", "K1")
+    ]));
+    let answer = answer_of(rules, pod(containers(&["ghcr.io/acme/app:v1"])), &host);
+    assert!(rejection(answer.verdict).contains("the tag moved while it was verified"));
+    assert!(answer.report.warnings.is_empty());
+    assert_eq!(
+        record(&answer.report, "image-0")["verified"][2]["entry"],
+        "signatures[2]"
     );
 }
 
