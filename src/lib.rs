@@ -7,6 +7,7 @@ pub mod image;
 pub mod mutation;
 pub mod plan;
 pub mod policy;
+pub mod report;
 pub mod request;
 pub mod response;
 pub mod settings;
@@ -31,7 +32,7 @@ pub extern "C" fn wapc_init() {
 }
 
 fn validate(payload: &[u8]) -> CallResult {
-    Ok(response::encode(policy::validate(payload, &HostVerifier))?)
+    Ok(response::encode(policy::answer(payload, &HostVerifier))?)
 }
 
 fn validate_settings(payload: &[u8]) -> CallResult {

@@ -7,7 +7,7 @@ use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 
 use crate::image::{ImageRef, Spellings};
-use crate::settings::{Rule, Settings};
+use crate::settings::{OnFailure, Rule, Settings};
 use crate::verifier::Check;
 use crate::workload::ContainerImage;
 
@@ -24,7 +24,8 @@ pub struct PlannedImage<'s> {
 pub enum Action<'s> {
     /// Exempted by `skipImages`.
     Skip,
-    /// No rule names the image, and unmatched images are admitted.
+    /// No rule names the image, and unmatched images are admitted (with a warning
+    /// when `rejectUnmatchedImages` is `warn`).
     Admit,
     /// No rule names the image, and unmatched images are rejected.
     RejectUnmatched,
@@ -120,7 +121,7 @@ fn action<'s>(
     if settings.skip_images.iter().any(|p| p.surely_matches(image)) {
         return Action::Skip;
     }
-    if settings.require_digest && image.digest().is_none() {
+    if settings.require_digest == Some(OnFailure::Reject) && image.digest().is_none() {
         return Action::RejectNoDigest;
     }
     let written = containers.iter().filter_map(|c| c.image.as_deref());
@@ -132,7 +133,7 @@ fn action<'s>(
         .collect();
     match (rules.is_empty(), settings.reject_unmatched_images) {
         (false, _) => Action::Verify(rules),
-        (true, false) => Action::Admit,
-        (true, true) => Action::RejectUnmatched,
+        (true, Some(OnFailure::Reject)) => Action::RejectUnmatched,
+        (true, None | Some(OnFailure::Warn)) => Action::Admit,
     }
 }

@@ -5,6 +5,7 @@ use serde_json::value::RawValue;
 
 use crate::mutation;
 use crate::plan::Plan;
+use crate::report::Report;
 use crate::request::Payload;
 use crate::settings::Settings;
 use crate::update::Scope;
@@ -20,6 +21,13 @@ pub enum Verdict {
     Reject(String),
 }
 
+/// A verdict, and the warnings and audit annotations that go with it.
+#[derive(Debug, PartialEq)]
+pub struct Answer {
+    pub verdict: Verdict,
+    pub report: Report,
+}
+
 /// `validate_settings`: `Ok` or the reason the settings are refused.
 pub fn validate_settings(payload: &[u8]) -> Result<(), String> {
     let settings: &RawValue =
@@ -29,13 +37,23 @@ pub fn validate_settings(payload: &[u8]) -> Result<(), String> {
 
 /// `validate`: the verdict for one admission request.
 pub fn validate(payload: &[u8], verifier: &dyn Verifier) -> Verdict {
-    match evaluate(payload, verifier) {
-        Ok(verdict) => verdict,
-        Err(reason) => Verdict::Reject(reason),
-    }
+    answer(payload, verifier).verdict
 }
 
-fn evaluate(payload: &[u8], verifier: &dyn Verifier) -> Result<Verdict, String> {
+/// `validate`: the verdict for one admission request, with its report.
+pub fn answer(payload: &[u8], verifier: &dyn Verifier) -> Answer {
+    let mut report = Report::default();
+    let verdict = evaluate(payload, verifier, &mut report).unwrap_or_else(Verdict::Reject);
+    Answer { verdict, report }
+}
+
+/// The verdict; `report` is filled in once the images are verified, so that a
+/// rejection carries the record of what did pass.
+fn evaluate(
+    payload: &[u8],
+    verifier: &dyn Verifier,
+    report: &mut Report,
+) -> Result<Verdict, String> {
     let payload = Payload::parse(payload)?;
     let settings = payload
         .settings
@@ -63,6 +81,7 @@ fn evaluate(payload: &[u8], verifier: &dyn Verifier) -> Result<Verdict, String> 
     );
     let plan = Plan::new(&settings, scope.to_verify(containers));
     let outcomes = verdict::evaluate(&plan, &mut Session::new(verifier));
+    *report = Report::new(&settings, &outcomes);
     if let Some(message) = verdict::rejection(&plan, &outcomes) {
         return Ok(Verdict::Reject(message));
     }

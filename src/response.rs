@@ -3,20 +3,24 @@
 //! image strings rewritten), so it is written as it is: neither rebuilt as a
 //! `serde_json::Value` nor scanned again.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
-use crate::policy::Verdict;
+use crate::policy::{Answer, Verdict};
 
 #[derive(Serialize)]
 struct ValidationResponse<'a> {
     accepted: bool,
     message: Option<&'a str>,
     code: Option<u16>,
-    audit_annotations: Option<()>,
-    warnings: Option<()>,
+    /// `null` rather than empty, as the SDK writes an answer without any.
+    audit_annotations: Option<&'a BTreeMap<String, String>>,
+    warnings: Option<&'a [String]>,
 }
 
-pub fn encode(verdict: Verdict) -> serde_json::Result<Vec<u8>> {
+pub fn encode(answer: Answer) -> serde_json::Result<Vec<u8>> {
+    let Answer { verdict, report } = answer;
     let (accepted, message, mutated_object) = match &verdict {
         Verdict::Accept => (true, None, None),
         Verdict::Reject(message) => (false, Some(message.as_str()), None),
@@ -26,8 +30,8 @@ pub fn encode(verdict: Verdict) -> serde_json::Result<Vec<u8>> {
         accepted,
         message,
         code: None,
-        audit_annotations: None,
-        warnings: None,
+        audit_annotations: Some(&report.audit_annotations).filter(|a| !a.is_empty()),
+        warnings: Some(report.warnings.as_slice()).filter(|w| !w.is_empty()),
     })?;
     if let Some(object) = mutated_object {
         // Replace the closing brace with the last field.
@@ -42,10 +46,15 @@ pub fn encode(verdict: Verdict) -> serde_json::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Report;
     use kubewarden_policy_sdk::response::ValidationResponse as SdkResponse;
 
+    fn roundtrip_answer(verdict: Verdict, report: Report) -> SdkResponse {
+        serde_json::from_slice(&encode(Answer { verdict, report }).unwrap()).unwrap()
+    }
+
     fn roundtrip(verdict: Verdict) -> SdkResponse {
-        serde_json::from_slice(&encode(verdict).unwrap()).unwrap()
+        roundtrip_answer(verdict, Report::default())
     }
 
     #[test]
@@ -63,5 +72,26 @@ mod tests {
             mutated.mutated_object,
             Some(serde_json::json!({"spec": {"x": 1.5}}))
         );
+    }
+
+    #[test]
+    fn warnings_and_audit_annotations_reach_the_sdk_fields() {
+        let plain = roundtrip(Verdict::Accept);
+        assert_eq!((plain.warnings, plain.audit_annotations), (None, None));
+        let report = Report {
+            warnings: vec!["w1".into(), "w2".into()],
+            audit_annotations: BTreeMap::from([("image-0".into(), "{\"a\":1}".into())]),
+        };
+        for verdict in [
+            Verdict::Reject("why".into()),
+            Verdict::Mutate("{}".into()),
+            Verdict::Accept,
+        ] {
+            let response = roundtrip_answer(verdict, report.clone());
+            assert_eq!(response.warnings, Some(vec!["w1".into(), "w2".into()]));
+            let annotations = response.audit_annotations.unwrap();
+            assert_eq!(annotations.len(), 1);
+            assert_eq!(annotations["image-0"], "{\"a\":1}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::image::ImageRef;
 use crate::plan::{Action, Plan, PlannedImage};
-use crate::settings::{Requirement, Rule};
+use crate::settings::{OnFailure, Requirement, Rule};
 use crate::verifier::{Check, Failure, FailureClass, Verifier};
 
 /// Host answers of one evaluation, so that no check is asked twice.
@@ -58,6 +58,90 @@ pub struct ImageOutcome<'p, 's> {
     pub planned: &'p PlannedImage<'s>,
     /// `Ok(Some(digest))` when verified, `Ok(None)` when admitted unverified.
     pub result: Result<Option<String>, Vec<String>>,
+    /// What each matching `signatures` entry concluded, in settings order.
+    pub entries: Vec<EntryOutcome<'s>>,
+}
+
+/// What one matching `signatures` entry concluded about an image.
+#[derive(Debug)]
+pub struct EntryOutcome<'s> {
+    pub rule: &'s Rule,
+    /// The signers that verified the image, or why the entry does not hold.
+    pub result: Result<Vec<Signature>, EntryFailure>,
+}
+
+/// A signer that verified an image, and the digest it verified.
+#[derive(Debug, Clone)]
+pub struct Signature {
+    /// Where the signer sits in the settings and who it is, never a PEM, e.g.
+    /// `signatures[0].anyOf[1].keyless[0] (ci@acme.example from https://...)`.
+    pub signer: String,
+    pub digest: String,
+}
+
+/// Why an entry does not hold.
+#[derive(Debug, Clone)]
+pub struct EntryFailure {
+    pub class: ReasonClass,
+    /// The reason in words, as the rejection message gives it.
+    pub reason: String,
+}
+
+/// The kind of a failure, short and stable, for warnings and audit records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasonClass {
+    NoSignatures,
+    NotSigned,
+    AnnotationsMismatch,
+    HostError,
+    /// Fewer signers than required verified, for different reasons.
+    TooFewSigners,
+    /// No alternative of `anyOf` holds, for different reasons.
+    NoAlternativeHolds,
+    /// The entry verified another digest than the image's.
+    DigestMismatch,
+    /// No entry matches the image (`rejectUnmatchedImages`).
+    Unmatched,
+    /// The image is written without a digest (`requireDigest`).
+    NoDigest,
+}
+
+impl ReasonClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonClass::NoSignatures => "no-signatures",
+            ReasonClass::NotSigned => "not-signed",
+            ReasonClass::AnnotationsMismatch => "annotations-mismatch",
+            ReasonClass::HostError => "host-error",
+            ReasonClass::TooFewSigners => "too-few-signers",
+            ReasonClass::NoAlternativeHolds => "no-alternative-holds",
+            ReasonClass::DigestMismatch => "digest-mismatch",
+            ReasonClass::Unmatched => "unmatched",
+            ReasonClass::NoDigest => "no-digest",
+        }
+    }
+
+    /// The class all of `classes` share, or `otherwise`.
+    fn common(classes: impl IntoIterator<Item = ReasonClass>, otherwise: ReasonClass) -> Self {
+        let mut classes = classes.into_iter();
+        let first = classes.next().unwrap_or(otherwise);
+        if classes.all(|class| class == first) {
+            first
+        } else {
+            otherwise
+        }
+    }
+}
+
+impl From<FailureClass> for ReasonClass {
+    fn from(class: FailureClass) -> Self {
+        match class {
+            FailureClass::NoSignatures => ReasonClass::NoSignatures,
+            FailureClass::NotSigned => ReasonClass::NotSigned,
+            FailureClass::AnnotationsMismatch => ReasonClass::AnnotationsMismatch,
+            FailureClass::HostError => ReasonClass::HostError,
+        }
+    }
 }
 
 pub fn evaluate<'p, 's>(
@@ -66,52 +150,125 @@ pub fn evaluate<'p, 's>(
 ) -> Vec<ImageOutcome<'p, 's>> {
     plan.images
         .iter()
-        .map(|planned| ImageOutcome {
-            planned,
-            result: evaluate_image(planned, session),
+        .map(|planned| {
+            let (result, entries) = evaluate_image(planned, session);
+            ImageOutcome {
+                planned,
+                result,
+                entries,
+            }
         })
         .collect()
 }
 
-fn evaluate_image<'p>(
-    planned: &'p PlannedImage<'_>,
+type ImageResult = Result<Option<String>, Vec<String>>;
+
+fn evaluate_image<'p, 's>(
+    planned: &'p PlannedImage<'s>,
     session: &mut Session<'p>,
-) -> Result<Option<String>, Vec<String>> {
+) -> (ImageResult, Vec<EntryOutcome<'s>>) {
     let rules = match &planned.action {
-        Action::Skip | Action::Admit => return Ok(None),
+        Action::Skip | Action::Admit => return (Ok(None), Vec::new()),
         Action::RejectUnmatched => {
-            return Err(vec![
-                "no signature rule matches this image, and unmatched images are rejected".into(),
-            ])
+            return (
+                Err(vec![
+                    "no signature rule matches this image, and unmatched images are rejected"
+                        .into(),
+                ]),
+                Vec::new(),
+            )
         }
         Action::RejectNoDigest => {
-            return Err(vec![
-                "the image has no digest, and a digest is required".into()
-            ])
+            return (
+                Err(vec![
+                    "the image has no digest, and a digest is required".into()
+                ]),
+                Vec::new(),
+            )
         }
         Action::Verify(rules) => rules,
     };
-    let mut digests = BTreeSet::new();
+    let mut entries: Vec<EntryOutcome<'s>> = rules
+        .iter()
+        .map(|&rule| EntryOutcome {
+            rule,
+            result: evaluate_rule(rule, &planned.image, session),
+        })
+        .collect();
+    let result = judge(&mut entries, planned.image.digest());
+    (result, entries)
+}
+
+/// The image's result from its entries'. Enforcing entries decide; an image that only
+/// warn-only entries match is verified (and pinned) when all of them hold, and otherwise
+/// admitted unverified. A warn-only entry that verified another digest than the one the
+/// image is verified at is marked failed, so that it is warned about.
+fn judge(entries: &mut [EntryOutcome<'_>], pinned: Option<&str>) -> ImageResult {
+    let enforced = entries
+        .iter()
+        .any(|entry| entry.rule.on_failure == OnFailure::Reject);
+    let decides =
+        |entry: &EntryOutcome<'_>| !enforced || entry.rule.on_failure == OnFailure::Reject;
     let mut reasons = Vec::new();
-    for rule in rules {
-        match evaluate_rule(rule, &planned.image, session) {
-            Ok(verified) => digests.extend(verified),
-            Err(reason) => reasons.push(reason),
+    let mut digests = BTreeSet::new();
+    for entry in entries.iter().filter(|entry| decides(entry)) {
+        match &entry.result {
+            Ok(signatures) => digests.extend(signatures.iter().map(|s| s.digest.as_str())),
+            Err(failure) => reasons.push(failure.reason.clone()),
         }
     }
-    if !reasons.is_empty() {
-        return Err(reasons);
+    // Why the entries that decide, all holding, still disagree on the digest.
+    let mut disagreement = None;
+    let decided = if reasons.is_empty() {
+        agreed_digest(digests, pinned).map_err(|reason| {
+            disagreement = Some(reason.clone());
+            vec![reason]
+        })
+    } else {
+        Err(reasons)
+    };
+    for entry in entries
+        .iter_mut()
+        .filter(|entry| entry.rule.on_failure == OnFailure::Warn)
+    {
+        let Ok(signatures) = &entry.result else {
+            continue;
+        };
+        let reason = match (&decided, &disagreement) {
+            (Ok(digest), _) => signatures
+                .iter()
+                .find(|s| s.digest != *digest)
+                .map(|s| format!("verified {}, not {digest}", s.digest)),
+            // Every warn-only entry held, but not for one digest.
+            (Err(_), Some(why)) if !enforced => Some(why.clone()),
+            (Err(_), _) => None,
+        };
+        if let Some(reason) = reason {
+            entry.result = Err(EntryFailure {
+                class: ReasonClass::DigestMismatch,
+                reason,
+            });
+        }
     }
+    if enforced {
+        decided.map(Some)
+    } else {
+        Ok(decided.ok())
+    }
+}
+
+/// The one digest the signatures verified, which must be the one the spec pins, if any.
+fn agreed_digest(digests: BTreeSet<&str>, pinned: Option<&str>) -> Result<String, String> {
     let mut digests = digests.into_iter();
-    match (digests.next(), digests.next(), planned.image.digest()) {
-        (Some(digest), None, Some(pinned)) if digest != pinned => Err(vec![format!(
+    match (digests.next(), digests.next(), pinned) {
+        (Some(digest), None, Some(pinned)) if digest != pinned => Err(format!(
             "the spec pins {pinned} but the signatures verified {digest}"
-        )]),
-        (Some(digest), None, _) => Ok(Some(digest)),
-        (Some(first), Some(second), _) => Err(vec![format!(
+        )),
+        (Some(digest), None, _) => Ok(digest.to_owned()),
+        (Some(first), Some(second), _) => Err(format!(
             "the tag moved while it was verified: rules verified both {first} and {second}"
-        )]),
-        (None, _, _) => Err(vec!["the host verified no digest".into()]),
+        )),
+        (None, _, _) => Err("the host verified no digest".into()),
     }
 }
 
@@ -121,21 +278,28 @@ fn evaluate_rule<'p>(
     rule: &'p Rule,
     image: &'p ImageRef,
     session: &mut Session<'p>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<Signature>, EntryFailure> {
     let mut failures = Vec::new();
     for requirement in &rule.alternatives {
         match evaluate_requirement(requirement, image, session) {
-            Ok(digests) => return Ok(digests),
-            Err(reason) => failures.push(reason),
+            Ok(signatures) => return Ok(signatures),
+            Err(failure) => failures.push(failure),
         }
     }
-    Err(match failures.as_slice() {
-        [only] => only.clone(),
-        all => format!(
+    if failures.len() == 1 {
+        return Err(failures.remove(0));
+    }
+    let reasons: Vec<&str> = failures.iter().map(|f| f.reason.as_str()).collect();
+    Err(EntryFailure {
+        class: ReasonClass::common(
+            failures.iter().map(|f| f.class),
+            ReasonClass::NoAlternativeHolds,
+        ),
+        reason: format!(
             "{}: none of {} alternatives holds: {}",
             rule.id,
-            all.len(),
-            all.join("; ")
+            failures.len(),
+            reasons.join("; ")
         ),
     })
 }
@@ -146,10 +310,11 @@ fn evaluate_requirement<'p>(
     requirement: &'p Requirement,
     image: &'p ImageRef,
     session: &mut Session<'p>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<Signature>, EntryFailure> {
     let needed = requirement.minimum_matches;
     let allowed_failures = requirement.signers.len() - needed;
-    let mut digests = Vec::new();
+    let kind = requirement.kind;
+    let mut signatures = Vec::new();
     let mut failures = Vec::new();
     for (index, signer) in requirement.signers.iter().enumerate() {
         let check = Check {
@@ -158,14 +323,17 @@ fn evaluate_requirement<'p>(
             annotations: requirement.annotations.as_ref(),
         };
         match session.ask_explained(check) {
-            Ok(digest) => digests.push(digest),
-            Err(failure) => failures.push(format!(
-                "{}: {failure}",
-                signer.describe(requirement.kind, index)
+            Ok(digest) => signatures.push(Signature {
+                signer: format!("{}.{}", requirement.id, signer.describe(kind, index)),
+                digest,
+            }),
+            Err(failure) => failures.push((
+                failure.class,
+                format!("{}: {failure}", signer.describe(kind, index)),
             )),
         }
-        if digests.len() == needed {
-            return Ok(digests);
+        if signatures.len() == needed {
+            return Ok(signatures);
         }
         if failures.len() > allowed_failures {
             break;
@@ -173,17 +341,23 @@ fn evaluate_requirement<'p>(
     }
     let signers = requirement.signers.len();
     let head = if signers == 1 {
-        format!("{} {}", requirement.id, requirement.kind)
+        format!("{} {kind}", requirement.id)
     } else {
         format!(
-            "{} {}: {} of {} required signers verified",
+            "{} {kind}: {} of {} required signers verified",
             requirement.id,
-            requirement.kind,
-            digests.len(),
+            signatures.len(),
             needed
         )
     };
-    Err(format!("{head}: {}", failures.join(", ")))
+    let reasons: Vec<&str> = failures.iter().map(|(_, reason)| reason.as_str()).collect();
+    Err(EntryFailure {
+        class: ReasonClass::common(
+            failures.iter().map(|&(class, _)| class.into()),
+            ReasonClass::TooFewSigners,
+        ),
+        reason: format!("{head}: {}", reasons.join(", ")),
+    })
 }
 
 /// The rejection message, if anything failed: every failing image with its

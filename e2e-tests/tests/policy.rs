@@ -1091,3 +1091,110 @@ fn update_with_reverify_unchanged_images_verifies_but_never_pins_them() {
     );
     assert_eq!(calls, 1);
 }
+
+/// The audit record of `key`, parsed.
+#[track_caller]
+fn audit_record(response: &AdmissionResponse, key: &str) -> Value {
+    let annotations = response
+        .audit_annotations
+        .as_ref()
+        .expect("audit annotations");
+    serde_json::from_str(&annotations[key]).expect("an audit record is JSON")
+}
+
+#[test]
+fn warn_only_entries_come_back_as_warnings_and_audit_annotations() {
+    let fx = fx();
+    let registry = &fx.registry;
+    let (signed, unsigned, unmatched) = (&fx.images.key_a, &fx.images.unsigned, &fx.images.nested);
+    let settings = json!({
+        "signatures": [
+            {"image": format!("{registry}/signed/*"), "pubKeys": [fx.keys.a]},
+            {"image": format!("{registry}/signed/*"), "pubKeys": [fx.keys.w], "onFailure": "warn"},
+            {"image": format!("{registry}/unsigned/*"), "pubKeys": [fx.keys.a], "onFailure": "warn"},
+        ],
+        "rejectUnmatchedImages": "warn",
+    });
+    let response = evaluate(
+        &settings,
+        &request(
+            "Deployment",
+            deployment(&[&signed.reference, &unsigned.reference, &unmatched.reference]),
+        ),
+    );
+    // Admitted; only the image an enforcing entry verified is pinned.
+    assert_pinned(&response, &[(CONTAINER_0, signed)]);
+    assert_eq!(
+        response.warnings,
+        Some(vec![
+            format!("{} at spec.template.spec.containers[0]: signatures[1] (warn only): not-signed", signed.reference),
+            format!("{} at spec.template.spec.containers[1]: signatures[2] (warn only): no-signatures", unsigned.reference),
+            format!("{} at spec.template.spec.containers[2]: rejectUnmatchedImages (warn only): unmatched", unmatched.reference),
+        ])
+    );
+    let keys: Vec<&String> = response
+        .audit_annotations
+        .as_ref()
+        .unwrap()
+        .keys()
+        .collect();
+    assert_eq!(
+        keys,
+        ["image-0", "image-1"],
+        "nothing for the unmatched image"
+    );
+    assert_eq!(
+        audit_record(&response, "image-0"),
+        json!({"image": signed.reference, "at": "spec.template.spec.containers[0]", "digest": signed.digest,
+               "verified": [{"entry": "signatures[0]", "digest": signed.digest, "signers": ["signatures[0].pubKeys[0]"]}],
+               "warned": [{"entry": "signatures[1]", "reason": "not-signed"}]})
+    );
+    assert_eq!(
+        audit_record(&response, "image-1"),
+        json!({"image": unsigned.reference, "at": "spec.template.spec.containers[1]",
+               "warned": [{"entry": "signatures[2]", "reason": "no-signatures"}]})
+    );
+}
+
+#[test]
+fn a_rejection_carries_warnings_and_the_audit_record_of_what_passed() {
+    let fx = fx();
+    let (signed, unsigned) = (&fx.images.key_a, &fx.images.unsigned);
+    let settings = json!({"signatures": [keys_rule(&[&fx.keys.a])], "requireDigest": "warn"});
+    let response = evaluate(
+        &settings,
+        &request("Pod", pod(&[&signed.pinned(), &unsigned.reference])),
+    );
+    assert_rejected(
+        &response,
+        &[
+            "1 image failed verification: spec.containers[1]",
+            "no signatures",
+        ],
+    );
+    assert_eq!(
+        response.warnings,
+        Some(vec![format!(
+            "{} at spec.containers[1]: requireDigest (warn only): no-digest",
+            unsigned.reference
+        )])
+    );
+    assert_eq!(
+        audit_record(&response, "image-0"),
+        json!({"image": signed.pinned(), "at": "spec.containers[0]", "digest": signed.digest,
+               "verified": [{"entry": "signatures[0]", "digest": signed.digest, "signers": ["signatures[0].pubKeys[0]"]}]})
+    );
+    assert_eq!(
+        audit_record(&response, "image-1"),
+        json!({"image": unsigned.reference, "at": "spec.containers[1]",
+               "warned": [{"entry": "requireDigest", "reason": "no-digest"}],
+               "failed": [{"entry": "signatures[0]", "reason": "no-signatures"}]})
+    );
+    // Without warn-only checks nor matched images, both fields stay null, as before.
+    let quiet = evaluate(
+        &json!({"signatures": [{"image": "ghcr.io/nothing/*", "pubKeys": [fx.keys.a]}]}),
+        &request("Pod", pod(&[&unsigned.reference])),
+    );
+    assert!(quiet.allowed);
+    assert_eq!((quiet.warnings, quiet.audit_annotations), (None, None));
+}

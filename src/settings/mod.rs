@@ -3,10 +3,12 @@
 
 mod duplicates;
 mod keys;
+mod on_failure;
 mod pem;
 mod wire;
 
 pub use keys::accepted_keys;
+pub use on_failure::OnFailure;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -23,10 +25,10 @@ pub struct Settings {
     pub rules: Vec<Rule>,
     /// Images that are neither verified nor pinned.
     pub skip_images: Vec<ImagePattern>,
-    /// Reject an image that no rule names, instead of admitting it unverified.
-    pub reject_unmatched_images: bool,
-    /// Reject an image written without a digest.
-    pub require_digest: bool,
+    /// What becomes of an image that no rule names; `None`: admitted unverified.
+    pub reject_unmatched_images: Option<OnFailure>,
+    /// What becomes of an image written without a digest; `None`: nothing.
+    pub require_digest: Option<OnFailure>,
     /// On UPDATE, verify again the images the old object already carried (never pinned).
     pub reverify_unchanged_images: bool,
     pub pinning: Pinning,
@@ -47,6 +49,8 @@ pub struct Rule {
     /// Where the rule sits in the settings, e.g. `signatures[2]`.
     pub id: String,
     pub image: ImagePattern,
+    /// Whether a failure rejects the request or only warns.
+    pub on_failure: OnFailure,
     /// The rule holds when any of these holds; a plain entry has exactly one.
     pub alternatives: Vec<Requirement>,
 }
@@ -213,8 +217,8 @@ impl Settings {
         Ok(Self {
             rules,
             skip_images,
-            reject_unmatched_images: wire.reject_unmatched_images,
-            require_digest: wire.require_digest,
+            reject_unmatched_images: wire.reject_unmatched_images.0,
+            require_digest: wire.require_digest.0,
             reverify_unchanged_images: wire.reverify_unchanged_images,
             pinning,
         })
@@ -228,6 +232,7 @@ impl Rule {
             .take()
             .ok_or_else(|| format!("{id}.image: missing field `image`"))?;
         let image = ImagePattern::parse(&pattern).map_err(|e| format!("{id}.image: {e}"))?;
+        let on_failure = wire.on_failure.take().unwrap_or_default();
         let alternatives = match wire.any_of.take() {
             None => vec![Requirement::from_wire(id.clone(), wire)?],
             Some(any_of) => {
@@ -236,7 +241,7 @@ impl Rule {
                     || wire.kinds().next().is_some()
                 {
                     return Err(format!(
-                        "{id}: an entry with anyOf carries nothing but image and anyOf; \
+                        "{id}: an entry with anyOf carries nothing but image, onFailure and anyOf; \
                          put annotations, minimumMatches and signers in its alternatives"
                     ));
                 }
@@ -254,6 +259,9 @@ impl Rule {
                         if alternative.any_of.is_some() {
                             return Err(format!("{alt_id}.anyOf: alternatives do not nest"));
                         }
+                        if alternative.on_failure.is_some() {
+                            return Err(format!("{alt_id}.onFailure: belongs to the entry, not to an alternative"));
+                        }
                         Requirement::from_wire(alt_id, alternative)
                     })
                     .collect::<Result<Vec<_>, _>>()?
@@ -262,6 +270,7 @@ impl Rule {
         Ok(Self {
             id,
             image,
+            on_failure,
             alternatives,
         })
     }

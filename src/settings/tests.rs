@@ -120,8 +120,9 @@ fn defaults() {
         Pinning::All,
         "modifyImagesWithDigest defaults to true"
     );
-    assert!(!settings.reject_unmatched_images);
-    assert!(!settings.require_digest);
+    assert_eq!(settings.reject_unmatched_images, None);
+    assert_eq!(settings.require_digest, None);
+    assert_eq!(settings.rules[0].on_failure, OnFailure::Reject);
     assert!(settings.skip_images.is_empty());
     let cert = validate(&format!(
         "signatures: [{{image: '*', certificates: [{CA:?}]}}]"
@@ -160,7 +161,8 @@ digestPinning: pods
     assert_eq!(rule.alternatives[1].id, "signatures[0].anyOf[1]");
     assert_eq!(rule.alternatives[1].minimum_matches, 1);
     assert_eq!(settings.skip_images.len(), 2);
-    assert!(settings.reject_unmatched_images && settings.require_digest);
+    assert_eq!(settings.reject_unmatched_images, Some(OnFailure::Reject));
+    assert_eq!(settings.require_digest, Some(OnFailure::Reject));
     assert_eq!(settings.pinning, Pinning::PodsOnly);
     for (scope, pinning) in [("all", Pinning::All), ("none", Pinning::None)] {
         let s = validate(&format!(
@@ -207,9 +209,9 @@ fn refusals_name_the_entry_and_the_field() {
         (format!("signatures: [{{image: '', pubKeys: [{key}]}}]"), "signatures[0].image: image pattern is empty"),
         (format!("signatures: [{{image: a, pubKeys: [{key}], annotations: {{'': x}}}}]"), "signatures[0].annotations: keys must not be empty"),
         ("signatures: [{image: a, anyOf: []}]".into(), "signatures[0].anyOf: must list at least one alternative"),
-        (format!("signatures: [{{image: a, pubKeys: [{key}], anyOf: [{{pubKeys: [{key}]}}]}}]"), "signatures[0]: an entry with anyOf carries nothing but image and anyOf"),
-        (format!("signatures: [{{image: a, annotations: {{env: prod}}, anyOf: [{{pubKeys: [{key}]}}]}}]"), "signatures[0]: an entry with anyOf carries nothing but image and anyOf"),
-        (format!("signatures: [{{image: a, minimumMatches: 1, anyOf: [{{pubKeys: [{key}]}}]}}]"), "signatures[0]: an entry with anyOf carries nothing but image and anyOf"),
+        (format!("signatures: [{{image: a, pubKeys: [{key}], anyOf: [{{pubKeys: [{key}]}}]}}]"), "signatures[0]: an entry with anyOf carries nothing but image, onFailure and anyOf"),
+        (format!("signatures: [{{image: a, annotations: {{env: prod}}, anyOf: [{{pubKeys: [{key}]}}]}}]"), "signatures[0]: an entry with anyOf carries nothing but image, onFailure and anyOf"),
+        (format!("signatures: [{{image: a, minimumMatches: 1, anyOf: [{{pubKeys: [{key}]}}]}}]"), "signatures[0]: an entry with anyOf carries nothing but image, onFailure and anyOf"),
         (format!("signatures: [{{image: a, anyOf: [{{image: b, pubKeys: [{key}]}}]}}]"), "signatures[0].anyOf[0].image: the pattern belongs to the entry"),
         (format!("signatures: [{{image: a, anyOf: [{{anyOf: [{{pubKeys: [{key}]}}]}}]}}]"), "signatures[0].anyOf[0].anyOf: alternatives do not nest"),
         (format!("signatures: [{{image: a, anyOf: [{{pubKeys: [{key}]}}, {{pubKeys: ['x']}}]}}]"), "signatures[0].anyOf[1].pubKeys[0]: not a PEM public key"),
@@ -337,6 +339,82 @@ fn reverify_unchanged_images() {
         assert!(
             error.starts_with("reverifyUnchangedImages: invalid type"),
             "{bad}: {error}"
+        );
+    }
+}
+
+#[test]
+fn warn_only_entries_and_checks() {
+    let settings = validate(&format!(
+        r#"
+signatures:
+  - image: "ghcr.io/acme/*"
+    pubKeys: [{KEY1:?}]
+  - image: "quay.io/acme/*"
+    onFailure: warn
+    pubKeys: [{KEY1:?}]
+  - image: "docker.io/acme/*"
+    onFailure: reject
+    anyOf:
+      - pubKeys: [{KEY2:?}]
+  - image: "docker.io/acme/*"
+    onFailure: warn
+    anyOf:
+      - pubKeys: [{KEY2:?}]
+rejectUnmatchedImages: warn
+requireDigest: warn
+"#
+    ))
+    .unwrap();
+    let modes: Vec<OnFailure> = settings.rules.iter().map(|r| r.on_failure).collect();
+    assert_eq!(
+        modes,
+        [
+            OnFailure::Reject,
+            OnFailure::Warn,
+            OnFailure::Reject,
+            OnFailure::Warn
+        ]
+    );
+    assert_eq!(settings.reject_unmatched_images, Some(OnFailure::Warn));
+    assert_eq!(settings.require_digest, Some(OnFailure::Warn));
+    // The boolean forms of Kubewarden's policy, and the words.
+    for (value, expected) in [
+        ("true", Some(OnFailure::Reject)),
+        ("false", None),
+        ("reject", Some(OnFailure::Reject)),
+        ("warn", Some(OnFailure::Warn)),
+    ] {
+        let s = validate(&format!(
+            "{{signatures: [{{image: '*', githubActions: {{owner: a}}}}], rejectUnmatchedImages: {value}, requireDigest: {value}}}"
+        ))
+        .unwrap();
+        assert_eq!(
+            (s.reject_unmatched_images, s.require_digest),
+            (expected, expected),
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn unknown_warn_values_are_refused_naming_the_field() {
+    let key = format!("{KEY1:?}");
+    let cases: Vec<(String, &str)> = vec![
+        (format!("signatures: [{{image: a, pubKeys: [{key}], onFailure: enforce}}]"), "signatures[0].onFailure: unknown variant `enforce`, expected `reject` or `warn`"),
+        (format!("signatures: [{{image: a, pubKeys: [{key}], onFailure: true}}]"), "signatures[0].onFailure: "),
+        (format!("signatures: [{{image: a, pubKeys: [{key}], onFailure: Warn}}]"), "signatures[0].onFailure: unknown variant `Warn`"),
+        (format!("signatures: [{{image: a, anyOf: [{{pubKeys: [{key}], onFailure: warn}}]}}]"), "signatures[0].anyOf[0].onFailure: belongs to the entry, not to an alternative"),
+        (format!("{{signatures: [{{image: a, pubKeys: [{key}]}}], rejectUnmatchedImages: warning}}"), "rejectUnmatchedImages: invalid value: string \"warning\", expected true, false, \"reject\" or \"warn\""),
+        (format!("{{signatures: [{{image: a, pubKeys: [{key}]}}], requireDigest: 1}}"), "requireDigest: invalid type: integer `1`, expected true, false, \"reject\" or \"warn\""),
+        (format!("{{signatures: [{{image: a, pubKeys: [{key}]}}], requireDigest: 'true'}}"), "requireDigest: invalid value: string \"true\""),
+        (format!("{{signatures: [{{image: a, pubKeys: [{key}]}}], requireDigest: null}}"), "requireDigest: invalid type: null"),
+    ];
+    for (yaml, expected) in cases {
+        let error = refused(&yaml);
+        assert!(
+            error.starts_with(expected),
+            "{yaml}\n  gave: {error}\n  want: {expected}"
         );
     }
 }

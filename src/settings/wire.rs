@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::on_failure::{OnFailure, WireCheck};
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct WireSettings {
@@ -12,9 +14,9 @@ pub(super) struct WireSettings {
     #[serde(default)]
     pub skip_images: Vec<String>,
     #[serde(default)]
-    pub reject_unmatched_images: bool,
+    pub reject_unmatched_images: WireCheck,
     #[serde(default)]
-    pub require_digest: bool,
+    pub require_digest: WireCheck,
     #[serde(default)]
     pub reverify_unchanged_images: bool,
     pub modify_images_with_digest: Option<bool>,
@@ -35,6 +37,7 @@ pub(super) enum WirePinning {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(super) struct WireRule {
     pub image: Option<String>,
+    pub on_failure: Option<OnFailure>,
     pub annotations: Option<BTreeMap<String, String>>,
     pub minimum_matches: Option<usize>,
     pub pub_keys: Option<Vec<String>>,
