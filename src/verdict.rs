@@ -2,53 +2,81 @@
 //! the digest each image was verified at, or a rejection that names every failing
 //! image, where it sits, which rule failed and why.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 
 use crate::image::ImageRef;
 use crate::plan::{Action, Plan, PlannedImage};
-use crate::settings::{Requirement, Rule};
+use crate::platforms::{self, Index};
+use crate::settings::{Requirement, Rule, Signer};
 use crate::verifier::{Check, Failure, FailureClass, Verifier};
 
 /// Host answers of one evaluation, so that no check is asked twice.
 pub struct Session<'v> {
     verifier: &'v dyn Verifier,
-    answers: HashMap<Check<'v>, Result<String, Failure>>,
+    /// Keyed by an owned image: platform manifests are images the plan does not hold.
+    answers: HashMap<(ImageRef, &'v Signer, Option<&'v Annotations>), Result<String, Failure>>,
+    /// Image indexes read for `platformSignatures`, at most once per image.
+    indexes: HashMap<ImageRef, Result<Rc<Index>, String>>,
 }
+
+type Annotations = BTreeMap<String, String>;
 
 impl<'v> Session<'v> {
     pub fn new(verifier: &'v dyn Verifier) -> Self {
         Self {
             verifier,
             answers: HashMap::new(),
+            indexes: HashMap::new(),
         }
     }
 
-    fn ask(&mut self, check: Check<'v>) -> Result<String, Failure> {
-        let verifier = self.verifier;
-        self.answers
-            .entry(check)
-            .or_insert_with(|| verifier.verify(&check))
-            .clone()
+    fn ask(
+        &mut self,
+        image: &ImageRef,
+        signer: &'v Signer,
+        annotations: Option<&'v Annotations>,
+    ) -> Result<String, Failure> {
+        let key = (image.clone(), signer, annotations);
+        if let Some(answer) = self.answers.get(&key) {
+            return answer.clone();
+        }
+        let check = Check {
+            image,
+            signer,
+            annotations,
+        };
+        let answer = self.verifier.verify(&check);
+        self.answers.insert(key, answer.clone());
+        answer
     }
 
     /// A failed check that demanded annotations is asked again without them, to tell
     /// "wrong annotations" from "not signed by this signer" in the verdict.
-    fn ask_explained(&mut self, check: Check<'v>) -> Result<String, Failure> {
-        match self.ask(check) {
-            Err(failure)
-                if failure.class == FailureClass::NotSigned && check.annotations.is_some() =>
-            {
-                let bare = Check {
-                    annotations: None,
-                    ..check
-                };
-                match self.ask(bare) {
+    fn ask_explained(
+        &mut self,
+        image: &ImageRef,
+        signer: &'v Signer,
+        annotations: Option<&'v Annotations>,
+    ) -> Result<String, Failure> {
+        match self.ask(image, signer, annotations) {
+            Err(failure) if failure.class == FailureClass::NotSigned && annotations.is_some() => {
+                match self.ask(image, signer, None) {
                     Ok(_) => Err(Failure::new(FailureClass::AnnotationsMismatch)),
                     Err(_) => Err(failure),
                 }
             }
             answer => answer,
         }
+    }
+
+    /// The image index `image` names, read once per evaluation.
+    pub fn index(&mut self, image: &ImageRef) -> Result<Rc<Index>, String> {
+        let verifier = self.verifier;
+        self.indexes
+            .entry(image.clone())
+            .or_insert_with(|| platforms::read_index(verifier, image))
+            .clone()
     }
 }
 
@@ -94,7 +122,7 @@ fn evaluate_image<'p>(
     let mut digests = BTreeSet::new();
     let mut reasons = Vec::new();
     for rule in rules {
-        match evaluate_rule(rule, &planned.image, session) {
+        match platforms::evaluate_rule(rule, &planned.image, session) {
             Ok(verified) => digests.extend(verified),
             Err(reason) => reasons.push(reason),
         }
@@ -115,54 +143,70 @@ fn evaluate_image<'p>(
     }
 }
 
+/// Why a rule does not hold.
+#[derive(Debug)]
+pub struct Unmet {
+    pub reason: String,
+    /// Every failed check found no signature by its signer: the one failure that
+    /// signatures on platform manifests may make good.
+    pub unsigned: bool,
+}
+
 /// A rule holds when one of its alternatives does; alternatives after the first
 /// that holds are not asked.
-fn evaluate_rule<'p>(
+pub fn evaluate_rule<'p>(
     rule: &'p Rule,
-    image: &'p ImageRef,
+    image: &ImageRef,
     session: &mut Session<'p>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, Unmet> {
     let mut failures = Vec::new();
     for requirement in &rule.alternatives {
         match evaluate_requirement(requirement, image, session) {
             Ok(digests) => return Ok(digests),
-            Err(reason) => failures.push(reason),
+            Err(unmet) => failures.push(unmet),
         }
     }
-    Err(match failures.as_slice() {
-        [only] => only.clone(),
+    let unsigned = failures.iter().all(|unmet| unmet.unsigned);
+    let reason = match failures.as_slice() {
+        [only] => only.reason.clone(),
         all => format!(
             "{}: none of {} alternatives holds: {}",
             rule.id,
             all.len(),
-            all.join("; ")
+            all.iter()
+                .map(|unmet| unmet.reason.as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
-    })
+    };
+    Err(Unmet { reason, unsigned })
 }
 
 /// At least `minimum_matches` signers must have signed. Asking stops as soon as the
 /// answer is known either way: no host call is made that cannot change it.
 fn evaluate_requirement<'p>(
     requirement: &'p Requirement,
-    image: &'p ImageRef,
+    image: &ImageRef,
     session: &mut Session<'p>,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, Unmet> {
     let needed = requirement.minimum_matches;
     let allowed_failures = requirement.signers.len() - needed;
     let mut digests = Vec::new();
     let mut failures = Vec::new();
+    let mut unsigned = true;
     for (index, signer) in requirement.signers.iter().enumerate() {
-        let check = Check {
-            image,
-            signer,
-            annotations: requirement.annotations.as_ref(),
-        };
-        match session.ask_explained(check) {
+        match session.ask_explained(image, signer, requirement.annotations.as_ref()) {
             Ok(digest) => digests.push(digest),
-            Err(failure) => failures.push(format!(
-                "{}: {failure}",
-                signer.describe(requirement.kind, index)
-            )),
+            Err(failure) => {
+                unsigned &= matches!(
+                    failure.class,
+                    FailureClass::NoSignatures | FailureClass::NotSigned
+                );
+                failures.push(format!(
+                    "{}: {failure}",
+                    signer.describe(requirement.kind, index)
+                ));
+            }
         }
         if digests.len() == needed {
             return Ok(digests);
@@ -183,7 +227,10 @@ fn evaluate_requirement<'p>(
             needed
         )
     };
-    Err(format!("{head}: {}", failures.join(", ")))
+    Err(Unmet {
+        reason: format!("{head}: {}", failures.join(", ")),
+        unsigned,
+    })
 }
 
 /// The rejection message, if anything failed: every failing image with its

@@ -854,3 +854,5 @@ fn validate_settings_entry_point() {
         .unwrap_err()
         .starts_with("settings are not JSON"));
 }
+
+mod platforms;

@@ -3,6 +3,7 @@
 
 mod keys;
 mod pem;
+mod platforms;
 mod wire;
 
 pub use keys::accepted_keys;
@@ -15,6 +16,7 @@ use std::rc::Rc;
 use serde_json::value::RawValue;
 
 use crate::image::ImagePattern;
+use crate::platforms::PlatformSignatures;
 use wire::{WirePinning, WireRule, WireSettings};
 
 #[derive(Debug)]
@@ -46,6 +48,8 @@ pub struct Rule {
     pub image: ImagePattern,
     /// The rule holds when any of these holds; a plain entry has exactly one.
     pub alternatives: Vec<Requirement>,
+    /// Whether signed platform manifests make up for an unsigned index.
+    pub platform_signatures: Option<PlatformSignatures>,
 }
 
 impl Pinning {
@@ -223,6 +227,7 @@ impl Rule {
             .take()
             .ok_or_else(|| format!("{id}.image: missing field `image`"))?;
         let image = ImagePattern::parse(&pattern).map_err(|e| format!("{id}.image: {e}"))?;
+        let platform_signatures = platforms::from_wire(&id, wire.platform_signatures.take())?;
         let alternatives = match wire.any_of.take() {
             None => vec![Requirement::from_wire(id.clone(), wire)?],
             Some(any_of) => {
@@ -249,6 +254,9 @@ impl Rule {
                         if alternative.any_of.is_some() {
                             return Err(format!("{alt_id}.anyOf: alternatives do not nest"));
                         }
+                        if alternative.platform_signatures.is_some() {
+                            return Err(format!("{alt_id}.platformSignatures: belongs to the entry, not to an alternative"));
+                        }
                         Requirement::from_wire(alt_id, alternative)
                     })
                     .collect::<Result<Vec<_>, _>>()?
@@ -258,6 +266,7 @@ impl Rule {
             id,
             image,
             alternatives,
+            platform_signatures,
         })
     }
 }

@@ -43,6 +43,15 @@ pub(super) struct WireRule {
     pub certificate_chain: Option<Vec<String>>,
     pub require_rekor_bundle: Option<bool>,
     pub any_of: Option<Vec<WireRule>>,
+    pub platform_signatures: Option<WirePlatformSignatures>,
+}
+
+/// `platformSignatures`: the word `all`, or a list of platforms.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub(super) enum WirePlatformSignatures {
+    Word(String),
+    List(Vec<String>),
 }
 
 #[derive(Deserialize)]
