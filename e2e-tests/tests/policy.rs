@@ -806,10 +806,13 @@ fn one_host_call_per_unique_image_and_key() {
     assert_eq!(after.total - before.total, 4);
 }
 
-/// Evaluates on a host of its own and returns the response with the host calls the
-/// evaluation made, by `namespace/operation`: the one place that reads a backend's counts.
-fn evaluate_counting(settings: &Value, request: &Value) -> (AdmissionResponse, Vec<(String, u64)>) {
-    let host = private_host();
+/// Evaluates on `host` and returns the response with the host calls the evaluation made,
+/// by `namespace/operation`: the one place that reads a backend's call counts.
+fn evaluate_counting(
+    host: &Host,
+    settings: &Value,
+    request: &Value,
+) -> (AdmissionResponse, Vec<(String, u64)>) {
     let verdict = host.validate_settings_with(settings);
     assert!(verdict.valid, "settings refused: {:?}", verdict.message);
     let before = host.stats();
@@ -840,10 +843,14 @@ fn platform_rule(platforms: Value) -> Value {
 #[test]
 fn platform_signatures_accept_an_index_signed_on_each_platform() {
     let fx = fx();
+    let host = private_host();
     let index = &fx.images.per_platform.index;
     let workload = request("Deployment", deployment(&[&index.reference]));
-    let (response, made) =
-        evaluate_counting(&signatures(json!([platform_rule(json!("all"))])), &workload);
+    let (response, made) = evaluate_counting(
+        &host,
+        &signatures(json!([platform_rule(json!("all"))])),
+        &workload,
+    );
     assert_pinned(&response, &[(CONTAINER_0, index)]);
     // The index, then its digest and its manifest, then the two platforms: the
     // attestation manifests the index also lists are not asked about.
@@ -857,8 +864,11 @@ fn platform_signatures_accept_an_index_signed_on_each_platform() {
     );
 
     // Off by default: the unsigned index is rejected, and nothing else is asked.
-    let (response, made) =
-        evaluate_counting(&signatures(json!([keys_rule(&[&fx.keys.a])])), &workload);
+    let (response, made) = evaluate_counting(
+        &host,
+        &signatures(json!([keys_rule(&[&fx.keys.a])])),
+        &workload,
+    );
     assert_rejected(
         &response,
         &["signatures[0] pubKeys: pubKeys[0]: no signatures"],
@@ -869,6 +879,7 @@ fn platform_signatures_accept_an_index_signed_on_each_platform() {
     // An index signed itself is enough: no manifest is read.
     let signed = &fx.images.multi_arch.index;
     let (response, made) = evaluate_counting(
+        &host,
         &signatures(json!([platform_rule(json!("all"))])),
         &request("Deployment", deployment(&[&signed.reference])),
     );
@@ -879,10 +890,14 @@ fn platform_signatures_accept_an_index_signed_on_each_platform() {
 #[test]
 fn platform_signatures_name_the_unsigned_and_missing_platforms() {
     let fx = fx();
+    let host = private_host();
     let image = &fx.images.one_platform_unsigned;
     let workload = request("Deployment", deployment(&[&image.index.reference]));
-    let (response, made) =
-        evaluate_counting(&signatures(json!([platform_rule(json!("all"))])), &workload);
+    let (response, made) = evaluate_counting(
+        &host,
+        &signatures(json!([platform_rule(json!("all"))])),
+        &workload,
+    );
     assert_rejected(
         &response,
         &[&format!(
@@ -902,6 +917,7 @@ fn platform_signatures_name_the_unsigned_and_missing_platforms() {
 
     // Only the listed platforms must be signed, and each must be in the index.
     let (response, made) = evaluate_counting(
+        &host,
         &signatures(json!([platform_rule(json!(["linux/amd64"]))])),
         &workload,
     );
@@ -927,6 +943,7 @@ fn platform_signatures_name_the_unsigned_and_missing_platforms() {
 #[test]
 fn platform_signatures_read_each_index_once_and_check_each_platform_once() {
     let fx = fx();
+    let host = private_host();
     let index = &fx.images.per_platform.index;
     let pinned_index = pinned(index);
     let images = [
@@ -939,8 +956,11 @@ fn platform_signatures_read_each_index_once_and_check_each_platform_once() {
         platform_rule(json!("all")),
         platform_rule(json!(["linux/arm64"]))
     ]));
-    let (response, made) =
-        evaluate_counting(&settings, &request("Deployment", deployment(&images)));
+    let (response, made) = evaluate_counting(
+        &host,
+        &settings,
+        &request("Deployment", deployment(&images)),
+    );
     let ops = patch_ops(&response);
     assert_eq!(ops.len(), 3, "the pinned spelling stays as it is: {ops:?}");
     assert!(ops

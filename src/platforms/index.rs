@@ -2,7 +2,6 @@
 //! manifest serves which platform. A few fields of serde structs, rather than the full
 //! `oci-spec` types, keep the module small.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::Deserialize;
@@ -33,7 +32,16 @@ impl Manifest {
 pub struct IndexEntry {
     pub digest: String,
     pub platform: Option<EntryPlatform>,
-    pub annotations: Option<BTreeMap<String, String>>,
+    pub annotations: Option<EntryAnnotations>,
+}
+
+/// The one annotation the policy reads; the others are skipped unread.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct EntryAnnotations {
+    /// BuildKit's `vnd.docker.reference.type`: `attestation-manifest` on the entries of
+    /// its provenance and SBOM manifests.
+    #[serde(rename = "vnd.docker.reference.type")]
+    pub reference_type: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -53,8 +61,6 @@ impl fmt::Display for EntryPlatform {
     }
 }
 
-/// The annotation BuildKit puts on the index entries of its provenance and SBOM manifests.
-const REFERENCE_TYPE: &str = "vnd.docker.reference.type";
 const ATTESTATION: &str = "attestation-manifest";
 
 impl IndexEntry {
@@ -63,7 +69,7 @@ impl IndexEntry {
         let annotated = self
             .annotations
             .as_ref()
-            .and_then(|a| a.get(REFERENCE_TYPE))
+            .and_then(|a| a.reference_type.as_deref())
             .is_some_and(|t| t == ATTESTATION);
         let unknown = self
             .platform

@@ -12,7 +12,7 @@ mod index;
 use std::fmt;
 use std::rc::Rc;
 
-pub use index::{EntryPlatform, IndexEntry, Manifest};
+pub use index::{EntryAnnotations, EntryPlatform, IndexEntry, Manifest};
 
 use crate::image::ImageRef;
 use crate::settings::Rule;

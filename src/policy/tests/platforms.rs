@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{containers, patch, payload, pod, rejection, settings};
 use crate::image::ImageRef;
-use crate::platforms::{EntryPlatform, IndexEntry, Manifest};
+use crate::platforms::{EntryAnnotations, EntryPlatform, IndexEntry, Manifest};
 use crate::policy::{validate, validate_settings, Verdict};
 use crate::settings::Signer;
 use crate::verifier::{Check, Failure, Verifier};
@@ -129,13 +129,9 @@ impl Verifier for MultiArch {
             return Ok(Manifest::Image);
         }
         let mut attestation = Self::entry(ATTESTATION, "unknown", "unknown");
-        attestation.annotations = Some(
-            [(
-                "vnd.docker.reference.type".to_owned(),
-                "attestation-manifest".to_owned(),
-            )]
-            .into(),
-        );
+        attestation.annotations = Some(EntryAnnotations {
+            reference_type: Some("attestation-manifest".into()),
+        });
         Ok(Manifest::Index(vec![
             Self::entry(AMD64, "linux", "amd64"),
             Self::entry(ARM64, "linux", "arm64"),
@@ -432,7 +428,7 @@ fn malformed_values_are_refused_naming_the_field() {
         (json!("linux/amd64, arm64"), "signatures[0].platformSignatures[1]: \"arm64\" is not a platform"),
         (json!([]), "signatures[0].platformSignatures: must list at least one platform"),
         (json!(["linux/amd64", "arm64"]), "signatures[0].platformSignatures[1]: \"arm64\" is not a platform"),
-        (json!(true), "signatures[0].platformSignatures: data did not match"),
+        (json!(true), "signatures[0].platformSignatures: invalid type: boolean `true`, expected \"all\" or a list of platforms such as linux/amd64"),
     ] {
         let message = with(value).unwrap_err();
         assert!(message.starts_with(expected), "{message}");
