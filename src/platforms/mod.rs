@@ -81,31 +81,23 @@ impl PlatformSignatures {
     /// The entries whose manifests must be signed, in index order, and the listed
     /// platforms the index lacks.
     fn required<'i>(&self, entries: &'i [IndexEntry]) -> (Vec<&'i IndexEntry>, Vec<String>) {
-        let runnable = entries.iter().filter(|e| !e.is_attestation());
-        match self {
-            PlatformSignatures::All => (runnable.collect(), Vec::new()),
-            PlatformSignatures::Listed(platforms) => {
-                let chosen = runnable
-                    .filter(|e| {
-                        let platform = e.platform.as_ref();
-                        platforms
-                            .iter()
-                            .any(|p| platform.is_some_and(|ep| p.matches(ep)))
-                    })
-                    .collect();
-                let missing = platforms
-                    .iter()
-                    .filter(|p| {
-                        !entries
-                            .iter()
-                            .filter(|e| !e.is_attestation())
-                            .any(|e| e.platform.as_ref().is_some_and(|ep| p.matches(ep)))
-                    })
-                    .map(|p| format!("{p}: not in the index"))
-                    .collect();
-                (chosen, missing)
-            }
-        }
+        let runnable: Vec<&IndexEntry> = entries.iter().filter(|e| !e.is_attestation()).collect();
+        let PlatformSignatures::Listed(platforms) = self else {
+            return (runnable, Vec::new());
+        };
+        let serves =
+            |p: &Platform, e: &IndexEntry| e.platform.as_ref().is_some_and(|ep| p.matches(ep));
+        let chosen = runnable
+            .iter()
+            .copied()
+            .filter(|e| platforms.iter().any(|p| serves(p, e)))
+            .collect();
+        let missing = platforms
+            .iter()
+            .filter(|p| !runnable.iter().any(|e| serves(p, e)))
+            .map(|p| format!("{p}: not in the index"))
+            .collect();
+        (chosen, missing)
     }
 }
 
