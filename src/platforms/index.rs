@@ -97,7 +97,8 @@ mod tests {
             {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:1","size":1,"platform":{"architecture":"arm","os":"linux","variant":"v7"}},
             {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:2","size":1,"platform":{"architecture":"unknown","os":"unknown"},"annotations":{"vnd.docker.reference.type":"attestation-manifest","vnd.docker.reference.digest":"sha256:1"}},
             {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:3","size":1,"annotations":{"vnd.docker.reference.type":"attestation-manifest"}},
-            {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:4","size":1}]}"#;
+            {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:4","size":1},
+            {"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:5","size":1,"platform":{"architecture":"unknown","os":"linux"}}]}"#;
         let Manifest::Index(entries) = Manifest::from_json(index).unwrap() else {
             panic!("an index");
         };
@@ -112,6 +113,7 @@ mod tests {
                 ("unknown/unknown".to_owned(), true),
                 ("sha256:3 (no platform)".to_owned(), true),
                 ("sha256:4 (no platform)".to_owned(), false),
+                ("linux/unknown".to_owned(), false),
             ]
         );
         let image = br#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:1","size":1},"layers":[]}"#;
