@@ -31,7 +31,7 @@ impl Manifest {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct IndexEntry {
     pub digest: String,
-    pub platform: Option<EntryPlatform>,
+    pub platform: Option<Platform>,
     pub annotations: Option<EntryAnnotations>,
 }
 
@@ -44,14 +44,15 @@ pub struct EntryAnnotations {
     pub reference_type: Option<String>,
 }
 
+/// `os/architecture[/variant]`: an index entry's platform, or one the settings name.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct EntryPlatform {
+pub struct Platform {
     pub os: String,
     pub architecture: String,
     pub variant: Option<String>,
 }
 
-impl fmt::Display for EntryPlatform {
+impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.os, self.architecture)?;
         match &self.variant {

@@ -9,10 +9,9 @@
 
 mod index;
 
-use std::fmt;
 use std::rc::Rc;
 
-pub use index::{EntryAnnotations, EntryPlatform, IndexEntry, Manifest};
+pub use index::{EntryAnnotations, IndexEntry, Manifest, Platform};
 
 use crate::image::ImageRef;
 use crate::settings::Rule;
@@ -26,14 +25,6 @@ pub enum PlatformSignatures {
     All,
     /// These platforms, each of which must be in the index.
     Listed(Vec<Platform>),
-}
-
-/// `os/architecture[/variant]`, as written in the settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Platform {
-    os: String,
-    architecture: String,
-    variant: Option<String>,
 }
 
 impl Platform {
@@ -59,21 +50,12 @@ impl Platform {
         }
     }
 
-    /// `linux/arm64` stands for every variant of it; `linux/arm/v7` for that variant.
-    fn matches(&self, platform: &EntryPlatform) -> bool {
+    /// As written in the settings: `linux/arm64` stands for every variant of it;
+    /// `linux/arm/v7` for that variant.
+    fn matches(&self, platform: &Platform) -> bool {
         self.os == platform.os
             && self.architecture == platform.architecture
             && (self.variant.is_none() || self.variant == platform.variant)
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        match &self.variant {
-            Some(variant) => write!(f, "/{variant}"),
-            None => Ok(()),
-        }
     }
 }
 
@@ -196,7 +178,7 @@ mod tests {
     fn entry(digest: &str, platform: Option<(&str, &str, Option<&str>)>) -> IndexEntry {
         IndexEntry {
             digest: digest.into(),
-            platform: platform.map(|(os, architecture, variant)| EntryPlatform {
+            platform: platform.map(|(os, architecture, variant)| Platform {
                 os: os.into(),
                 architecture: architecture.into(),
                 variant: variant.map(Into::into),

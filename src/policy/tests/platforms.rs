@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{containers, patch, payload, pod, rejection, settings};
 use crate::image::ImageRef;
-use crate::platforms::{EntryAnnotations, EntryPlatform, IndexEntry, Manifest};
+use crate::platforms::{EntryAnnotations, IndexEntry, Manifest, Platform};
 use crate::policy::{validate, validate_settings, Verdict};
 use crate::settings::Signer;
 use crate::verifier::{Check, Failure, Verifier};
@@ -65,7 +65,7 @@ impl MultiArch {
     fn entry(digest: &str, os: &str, architecture: &str) -> IndexEntry {
         IndexEntry {
             digest: digest.into(),
-            platform: Some(EntryPlatform {
+            platform: Some(Platform {
                 os: os.into(),
                 architecture: architecture.into(),
                 variant: None,
@@ -144,6 +144,16 @@ fn run(settings: Value, kind: &str, object: Value, host: &MultiArch) -> Verdict 
     validate(&payload(settings, kind, object), host)
 }
 
+/// `ghcr.io/acme/app:v1` in a Pod, under an entry by key K with `platformSignatures: all`.
+fn on_all_platforms(host: &MultiArch) -> Verdict {
+    run(
+        settings(json!([rule(&["K"], json!("all"))])),
+        "Pod",
+        pod(containers(&[IMAGE])),
+        host,
+    )
+}
+
 fn rule(keys: &[&str], platforms: Value) -> Value {
     json!({"image": "ghcr.io/acme/*", "pubKeys": keys, "platformSignatures": platforms})
 }
@@ -159,6 +169,17 @@ fn pinned_to_index(verdict: Verdict, images: &[&str]) {
     assert_eq!(values, expected);
 }
 
+/// The index checked, its tag resolved, the index read, both platforms checked.
+fn fallback_calls() -> Vec<String> {
+    strings(&[
+        &format!("verify {INDEX} K 0"),
+        "digest ghcr.io/acme/app:v1",
+        &format!("manifest ghcr.io/acme/app@{INDEX}"),
+        &format!("verify {AMD64} K 0"),
+        &format!("verify {ARM64} K 0"),
+    ])
+}
+
 fn strings(calls: &[&str]) -> Vec<String> {
     calls.iter().map(|c| c.to_string()).collect()
 }
@@ -166,12 +187,7 @@ fn strings(calls: &[&str]) -> Vec<String> {
 #[test]
 fn a_signed_index_is_enough_and_no_manifest_is_read() {
     let host = MultiArch::new(by(&["K"]), vec![], vec![]);
-    let verdict = run(
-        settings(json!([rule(&["K"], json!("all"))])),
-        "Pod",
-        pod(containers(&[IMAGE])),
-        &host,
-    );
+    let verdict = on_all_platforms(&host);
     pinned_to_index(verdict, &[IMAGE]);
     assert_eq!(host.calls(), strings(&[&format!("verify {INDEX} K 0")]));
 }
@@ -179,24 +195,10 @@ fn a_signed_index_is_enough_and_no_manifest_is_read() {
 #[test]
 fn an_unsigned_index_with_every_platform_signed_is_pinned_to_the_index() {
     let host = MultiArch::per_platform("K");
-    let verdict = run(
-        settings(json!([rule(&["K"], json!("all"))])),
-        "Pod",
-        pod(containers(&[IMAGE])),
-        &host,
-    );
+    let verdict = on_all_platforms(&host);
     pinned_to_index(verdict, &[IMAGE]);
     // The attestation manifest is not asked about.
-    assert_eq!(
-        host.calls(),
-        strings(&[
-            &format!("verify {INDEX} K 0"),
-            "digest ghcr.io/acme/app:v1",
-            &format!("manifest ghcr.io/acme/app@{INDEX}"),
-            &format!("verify {AMD64} K 0"),
-            &format!("verify {ARM64} K 0"),
-        ])
-    );
+    assert_eq!(host.calls(), fallback_calls());
 
     // Written with the index digest: no tag to resolve, and nothing to pin.
     let host = MultiArch::per_platform("K");
@@ -243,12 +245,7 @@ fn host_errors_and_annotation_mismatches_are_not_retried_on_the_platforms() {
     let mut host = MultiArch::per_platform("K");
     host.verify_error =
         Some("Callback evaluation failure: error sending request: connection refused");
-    let message = rejection(run(
-        settings(json!([rule(&["K"], json!("all"))])),
-        "Pod",
-        pod(containers(&[IMAGE])),
-        &host,
-    ));
+    let message = rejection(on_all_platforms(&host));
     assert!(message.ends_with("signatures[0] pubKeys: pubKeys[0]: registry or host error: error sending request: connection refused"), "{message}");
     assert_eq!(host.calls().len(), 1);
 
@@ -272,23 +269,13 @@ fn host_errors_and_annotation_mismatches_are_not_retried_on_the_platforms() {
 fn an_unreadable_or_single_platform_index_keeps_the_rejection() {
     let mut host = MultiArch::per_platform("K");
     host.manifest_error = Some("Callback evaluation failure: cannot fetch manifest: 404");
-    let message = rejection(run(
-        settings(json!([rule(&["K"], json!("all"))])),
-        "Pod",
-        pod(containers(&[IMAGE])),
-        &host,
-    ));
+    let message = rejection(on_all_platforms(&host));
     assert!(message.ends_with("signatures[0] pubKeys: pubKeys[0]: no signatures; platformSignatures: cannot read the image index: registry or host error: cannot fetch manifest: 404"), "{message}");
     assert_eq!(host.calls().len(), 3);
 
     let mut host = MultiArch::per_platform("K");
     host.single_platform = true;
-    let message = rejection(run(
-        settings(json!([rule(&["K"], json!("all"))])),
-        "Pod",
-        pod(containers(&[IMAGE])),
-        &host,
-    ));
+    let message = rejection(on_all_platforms(&host));
     assert!(
         message.ends_with(
             "platformSignatures: not a multi-arch image: no platform manifests to check"
@@ -300,12 +287,7 @@ fn an_unreadable_or_single_platform_index_keeps_the_rejection() {
 #[test]
 fn the_verdict_names_unsigned_and_missing_platforms() {
     let host = MultiArch::new(vec![], by(&["K"]), vec![]);
-    let message = rejection(run(
-        settings(json!([rule(&["K"], json!("all"))])),
-        "Pod",
-        pod(containers(&[IMAGE])),
-        &host,
-    ));
+    let message = rejection(on_all_platforms(&host));
     assert_eq!(message, format!("1 image failed verification: spec.containers[0] (ghcr.io/acme/app:v1): signatures[0] pubKeys: pubKeys[0]: no signatures; platformSignatures: the index {INDEX} has unsigned platforms: linux/arm64: signatures[0] pubKeys: pubKeys[0]: no signatures"));
 
     // Only the listed platforms count, and each must be there.
@@ -393,16 +375,7 @@ fn one_index_read_and_one_check_per_platform_across_containers_and_rules() {
     ]));
     let host = MultiArch::per_platform("K");
     pinned_to_index(run(rules, "Pod", pod(containers(&images)), &host), &images);
-    assert_eq!(
-        host.calls(),
-        strings(&[
-            &format!("verify {INDEX} K 0"),
-            "digest ghcr.io/acme/app:v1",
-            &format!("manifest ghcr.io/acme/app@{INDEX}"),
-            &format!("verify {AMD64} K 0"),
-            &format!("verify {ARM64} K 0"),
-        ])
-    );
+    assert_eq!(host.calls(), fallback_calls());
 }
 
 #[test]
