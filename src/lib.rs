@@ -6,6 +6,7 @@
 pub mod image;
 pub mod mutation;
 pub mod plan;
+pub mod platforms;
 pub mod policy;
 pub mod report;
 pub mod request;

@@ -2,53 +2,81 @@
 //! the digest each image was verified at, or a rejection that names every failing
 //! image, where it sits, which rule failed and why.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 
 use crate::image::ImageRef;
 use crate::plan::{Action, Plan, PlannedImage};
-use crate::settings::{OnFailure, Requirement, Rule};
+use crate::platforms::{self, Index};
+use crate::settings::{OnFailure, Requirement, Rule, Signer};
 use crate::verifier::{Check, Failure, FailureClass, Verifier};
 
 /// Host answers of one evaluation, so that no check is asked twice.
 pub struct Session<'v> {
     verifier: &'v dyn Verifier,
-    answers: HashMap<Check<'v>, Result<String, Failure>>,
+    /// Keyed by an owned image: platform manifests are images the plan does not hold.
+    answers: HashMap<(ImageRef, &'v Signer, Option<&'v Annotations>), Result<String, Failure>>,
+    /// Image indexes read for `platformSignatures`, at most once per image.
+    indexes: HashMap<ImageRef, Result<Rc<Index>, String>>,
 }
+
+type Annotations = BTreeMap<String, String>;
 
 impl<'v> Session<'v> {
     pub fn new(verifier: &'v dyn Verifier) -> Self {
         Self {
             verifier,
             answers: HashMap::new(),
+            indexes: HashMap::new(),
         }
     }
 
-    fn ask(&mut self, check: Check<'v>) -> Result<String, Failure> {
-        let verifier = self.verifier;
-        self.answers
-            .entry(check)
-            .or_insert_with(|| verifier.verify(&check))
-            .clone()
+    fn ask(
+        &mut self,
+        image: &ImageRef,
+        signer: &'v Signer,
+        annotations: Option<&'v Annotations>,
+    ) -> Result<String, Failure> {
+        let key = (image.clone(), signer, annotations);
+        if let Some(answer) = self.answers.get(&key) {
+            return answer.clone();
+        }
+        let check = Check {
+            image,
+            signer,
+            annotations,
+        };
+        let answer = self.verifier.verify(&check);
+        self.answers.insert(key, answer.clone());
+        answer
     }
 
     /// A failed check that demanded annotations is asked again without them, to tell
     /// "wrong annotations" from "not signed by this signer" in the verdict.
-    fn ask_explained(&mut self, check: Check<'v>) -> Result<String, Failure> {
-        match self.ask(check) {
-            Err(failure)
-                if failure.class == FailureClass::NotSigned && check.annotations.is_some() =>
-            {
-                let bare = Check {
-                    annotations: None,
-                    ..check
-                };
-                match self.ask(bare) {
+    fn ask_explained(
+        &mut self,
+        image: &ImageRef,
+        signer: &'v Signer,
+        annotations: Option<&'v Annotations>,
+    ) -> Result<String, Failure> {
+        match self.ask(image, signer, annotations) {
+            Err(failure) if failure.class == FailureClass::NotSigned && annotations.is_some() => {
+                match self.ask(image, signer, None) {
                     Ok(_) => Err(Failure::new(FailureClass::AnnotationsMismatch)),
                     Err(_) => Err(failure),
                 }
             }
             answer => answer,
         }
+    }
+
+    /// The image index `image` names, read once per evaluation.
+    pub fn index(&mut self, image: &ImageRef) -> Result<Rc<Index>, String> {
+        let verifier = self.verifier;
+        self.indexes
+            .entry(image.clone())
+            .or_insert_with(|| platforms::read_index(verifier, image))
+            .clone()
     }
 }
 
@@ -85,6 +113,9 @@ pub struct EntryFailure {
     pub class: ReasonClass,
     /// The reason in words, as the rejection message gives it.
     pub reason: String,
+    /// Every failed check found no signature by its signer: the one failure that
+    /// signatures on platform manifests may make good.
+    pub unsigned: bool,
 }
 
 /// The kind of a failure, short and stable, for warnings and audit records.
@@ -192,7 +223,7 @@ fn evaluate_image<'p, 's>(
         .iter()
         .map(|&rule| EntryOutcome {
             rule,
-            result: evaluate_rule(rule, &planned.image, session),
+            result: platforms::evaluate_rule(rule, &planned.image, session),
         })
         .collect();
     let result = judge(&mut entries, planned.image.digest());
@@ -247,6 +278,7 @@ fn judge(entries: &mut [EntryOutcome<'_>], pinned: Option<&str>) -> ImageResult 
             entry.result = Err(EntryFailure {
                 class: ReasonClass::DigestMismatch,
                 reason,
+                unsigned: false,
             });
         }
     }
@@ -274,9 +306,9 @@ fn agreed_digest(digests: BTreeSet<&str>, pinned: Option<&str>) -> Result<String
 
 /// A rule holds when one of its alternatives does; alternatives after the first
 /// that holds are not asked.
-fn evaluate_rule<'p>(
+pub fn evaluate_rule<'p>(
     rule: &'p Rule,
-    image: &'p ImageRef,
+    image: &ImageRef,
     session: &mut Session<'p>,
 ) -> Result<Vec<Signature>, EntryFailure> {
     let mut failures = Vec::new();
@@ -295,6 +327,7 @@ fn evaluate_rule<'p>(
             failures.iter().map(|f| f.class),
             ReasonClass::NoAlternativeHolds,
         ),
+        unsigned: failures.iter().all(|f| f.unsigned),
         reason: format!(
             "{}: none of {} alternatives holds: {}",
             rule.id,
@@ -308,7 +341,7 @@ fn evaluate_rule<'p>(
 /// answer is known either way: no host call is made that cannot change it.
 fn evaluate_requirement<'p>(
     requirement: &'p Requirement,
-    image: &'p ImageRef,
+    image: &ImageRef,
     session: &mut Session<'p>,
 ) -> Result<Vec<Signature>, EntryFailure> {
     let needed = requirement.minimum_matches;
@@ -317,12 +350,7 @@ fn evaluate_requirement<'p>(
     let mut signatures = Vec::new();
     let mut failures = Vec::new();
     for (index, signer) in requirement.signers.iter().enumerate() {
-        let check = Check {
-            image,
-            signer,
-            annotations: requirement.annotations.as_ref(),
-        };
-        match session.ask_explained(check) {
+        match session.ask_explained(image, signer, requirement.annotations.as_ref()) {
             Ok(digest) => signatures.push(Signature {
                 signer: format!("{}.{}", requirement.id, signer.describe(kind, index)),
                 digest,
@@ -357,6 +385,9 @@ fn evaluate_requirement<'p>(
             ReasonClass::TooFewSigners,
         ),
         reason: format!("{head}: {}", reasons.join(", ")),
+        unsigned: failures.iter().all(|&(class, _)| {
+            matches!(class, FailureClass::NoSignatures | FailureClass::NotSigned)
+        }),
     })
 }
 

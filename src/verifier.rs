@@ -6,12 +6,14 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use kubewarden_policy_sdk::host_capabilities::oci::ManifestDigestResponse;
 use kubewarden_policy_sdk::host_capabilities::verification::{
     KeylessInfo, KeylessPrefixInfo, VerificationResponse,
 };
 use kubewarden_policy_sdk::host_capabilities::SigstoreVerificationInputV2;
 
 use crate::image::ImageRef;
+use crate::platforms::Manifest;
 use crate::settings::Signer;
 
 /// One signature check: one image, one signer, the annotations the signature must carry.
@@ -22,10 +24,22 @@ pub struct Check<'a> {
     pub annotations: Option<&'a BTreeMap<String, String>>,
 }
 
-/// Verifies signatures; implemented by the host, and by fakes in tests.
+/// Verifies signatures and reads manifests; implemented by the host, and by fakes in tests.
 pub trait Verifier {
     /// The digest that was verified, or why not.
     fn verify(&self, check: &Check<'_>) -> Result<String, Failure>;
+
+    /// The digest `image`'s tag resolves to (`oci/v1/manifest_digest`). Only the
+    /// `platformSignatures` fallback asks, so fakes that never meet it need not answer.
+    fn manifest_digest(&self, image: &ImageRef) -> Result<String, Failure> {
+        Err(Failure::host(&format!("cannot resolve {image}")))
+    }
+
+    /// The manifest or index `image` names (`oci/v1/oci_manifest`); asked, like
+    /// [`Verifier::manifest_digest`], only by the `platformSignatures` fallback.
+    fn oci_manifest(&self, image: &ImageRef) -> Result<Manifest, Failure> {
+        Err(Failure::host(&format!("cannot read {image}")))
+    }
 }
 
 /// Why a check failed, in a short class and the host's words, trimmed.
@@ -52,6 +66,14 @@ impl Failure {
         }
     }
 
+    /// A registry or host error, in the host's words, trimmed.
+    pub fn host(text: &str) -> Self {
+        Self {
+            class: FailureClass::HostError,
+            detail: trim_host_text(text),
+        }
+    }
+
     /// Sorts a host's error text into a class. The real host says
     /// `no signatures found for image: ...` when the image has no trusted signature at
     /// all; `Image verification failed: missing signatures` followed by a YAML dump of
@@ -66,10 +88,7 @@ impl Failure {
         {
             Self::new(FailureClass::NotSigned)
         } else {
-            Self {
-                class: FailureClass::HostError,
-                detail: trim_host_text(text),
-            }
+            Self::host(text)
         }
     }
 }
@@ -104,8 +123,17 @@ fn trim_host_text(text: &str) -> String {
     }
 }
 
-/// Asks the Kubewarden host (`kubewarden/oci/v2/verify`).
+/// Asks the Kubewarden host (`kubewarden/oci/v2/verify`, `v1/manifest_digest`,
+/// `v1/oci_manifest`).
 pub struct HostVerifier;
+
+/// Calls the `kubewarden/oci` capability `operation` with `image` as a JSON string.
+fn read_oci(operation: &str, image: &ImageRef) -> Result<Vec<u8>, Failure> {
+    let request = serde_json::to_vec(&image.to_string())
+        .map_err(|e| Failure::host(&format!("cannot encode the request: {e}")))?;
+    wapc_guest::host_call("kubewarden", "oci", operation, &request)
+        .map_err(|e| Failure::host(&e.to_string()))
+}
 
 impl Verifier for HostVerifier {
     fn verify(&self, check: &Check<'_>) -> Result<String, Failure> {
@@ -125,6 +153,19 @@ impl Verifier for HostVerifier {
         } else {
             Err(Failure::new(FailureClass::NotSigned))
         }
+    }
+
+    fn manifest_digest(&self, image: &ImageRef) -> Result<String, Failure> {
+        let response = read_oci("v1/manifest_digest", image)?;
+        serde_json::from_slice::<ManifestDigestResponse>(&response)
+            .map(|r| r.digest)
+            .map_err(|e| Failure::host(&format!("unreadable host answer: {e}")))
+    }
+
+    fn oci_manifest(&self, image: &ImageRef) -> Result<Manifest, Failure> {
+        let response = read_oci("v1/oci_manifest", image)?;
+        Manifest::from_json(&response)
+            .map_err(|e| Failure::host(&format!("unreadable host answer: {e}")))
     }
 }
 

@@ -181,6 +181,45 @@ async fn multi_arch_signature_covers_the_index() {
 }
 
 #[tokio::test]
+async fn per_platform_signatures_cover_the_platform_manifests_and_not_the_index() {
+    let fx = fixtures();
+    for (multi, signed) in [
+        (
+            &fx.images.per_platform,
+            ["linux/amd64", "linux/arm64"].as_slice(),
+        ),
+        (&fx.images.one_platform_unsigned, ["linux/amd64"].as_slice()),
+    ] {
+        assert!(
+            fetch_layers(&multi.index.reference, true).await.is_empty(),
+            "{} is signed on its index",
+            multi.index.reference
+        );
+        let repository = multi.index.reference.rsplit_once(':').unwrap().0;
+        let mut platforms = Vec::new();
+        for (platform, digest) in &multi.platforms {
+            platforms.push(platform.as_str());
+            let layers = fetch_layers(&format!("{repository}@{digest}"), true).await;
+            if !signed.contains(&platform.as_str()) {
+                assert!(layers.is_empty(), "{repository} {platform} is signed");
+                continue;
+            }
+            assert!(verifies(&layers, vec![key(&fx.keys.a)]), "{platform}");
+            assert!(!verifies(&layers, vec![key(&fx.keys.w)]));
+            assert_eq!(
+                &layers[0]
+                    .simple_signing
+                    .critical
+                    .image
+                    .docker_manifest_digest,
+                digest
+            );
+        }
+        assert_eq!(platforms, ["linux/amd64", "linux/arm64"]);
+    }
+}
+
+#[tokio::test]
 async fn keyless_email_certificate_chains_to_the_private_fulcio() {
     let fx = fixtures();
     let identity = &fx.email_identity;

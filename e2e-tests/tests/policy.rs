@@ -1198,3 +1198,164 @@ fn a_rejection_carries_warnings_and_the_audit_record_of_what_passed() {
     assert!(quiet.allowed);
     assert_eq!((quiet.warnings, quiet.audit_annotations), (None, None));
 }
+
+/// Evaluates on `host` and returns the response with the host calls the evaluation made,
+/// by `namespace/operation`: the one place that reads a backend's call counts.
+fn evaluate_counting(
+    host: &Host,
+    settings: &Value,
+    request: &Value,
+) -> (AdmissionResponse, Vec<(String, u64)>) {
+    let verdict = host.validate_settings_with(settings);
+    assert!(verdict.valid, "settings refused: {:?}", verdict.message);
+    let before = host.stats();
+    let response = host.validate_with(settings, request).expect("evaluate");
+    let calls = host
+        .stats()
+        .per_operation
+        .into_iter()
+        .map(|(operation, count)| {
+            let earlier = before.calls(&operation);
+            (operation, count - earlier)
+        })
+        .filter(|(_, count)| *count > 0)
+        .collect();
+    (response, calls)
+}
+
+fn calls(expected: &[(&str, u64)]) -> Vec<(String, u64)> {
+    expected.iter().map(|(o, n)| (o.to_string(), *n)).collect()
+}
+
+/// The calls of one image checked on its platforms: its tag resolved, its index read, and
+/// `verifies` checks (the index's and the platforms').
+fn fallback_calls(verifies: u64) -> Vec<(String, u64)> {
+    calls(&[
+        ("oci/v1/manifest_digest", 1),
+        ("oci/v1/oci_manifest", 1),
+        ("oci/v2/verify", verifies),
+    ])
+}
+
+/// A pubKeys rule by key A for the local registry, with `platformSignatures`.
+fn platform_rule(platforms: Value) -> Value {
+    let fx = fx();
+    json!({"image": format!("{}/*", fx.registry), "pubKeys": [fx.keys.a], "platformSignatures": platforms})
+}
+
+#[test]
+fn platform_signatures_accept_an_index_signed_on_each_platform() {
+    let fx = fx();
+    let host = private_host();
+    let index = &fx.images.per_platform.index;
+    let workload = request("Deployment", deployment(&[&index.reference]));
+    let (response, made) = evaluate_counting(
+        &host,
+        &signatures(json!([platform_rule(json!("all"))])),
+        &workload,
+    );
+    assert_pinned(&response, &[(CONTAINER_0, index)]);
+    // The index, then its digest and its manifest, then the two platforms: the
+    // attestation manifests the index also lists are not asked about.
+    assert_eq!(made, fallback_calls(3));
+
+    // Off by default: the unsigned index is rejected, and nothing else is asked.
+    let (response, made) = evaluate_counting(
+        &host,
+        &signatures(json!([keys_rule(&[&fx.keys.a])])),
+        &workload,
+    );
+    assert_rejected(
+        &response,
+        &["signatures[0] pubKeys: pubKeys[0]: no signatures"],
+    );
+    assert!(!message(&response).contains("platformSignatures"));
+    assert_eq!(made, calls(&[("oci/v2/verify", 1)]));
+
+    // An index signed itself is enough: no manifest is read.
+    let signed = &fx.images.multi_arch.index;
+    let (response, made) = evaluate_counting(
+        &host,
+        &signatures(json!([platform_rule(json!("all"))])),
+        &request("Deployment", deployment(&[&signed.reference])),
+    );
+    assert_pinned(&response, &[(CONTAINER_0, signed)]);
+    assert_eq!(made, calls(&[("oci/v2/verify", 1)]));
+}
+
+#[test]
+fn platform_signatures_name_the_unsigned_and_missing_platforms() {
+    let fx = fx();
+    let host = private_host();
+    let image = &fx.images.one_platform_unsigned;
+    let workload = request("Deployment", deployment(&[&image.index.reference]));
+    let (response, made) = evaluate_counting(
+        &host,
+        &signatures(json!([platform_rule(json!("all"))])),
+        &workload,
+    );
+    assert_rejected(
+        &response,
+        &[&format!(
+            "signatures[0] pubKeys: pubKeys[0]: no signatures; platformSignatures: the index {} has unsigned platforms: linux/arm64: signatures[0] pubKeys: pubKeys[0]: no signatures",
+            image.index.digest
+        )],
+    );
+    assert!(!message(&response).contains("linux/amd64"));
+    assert_eq!(made, fallback_calls(3));
+
+    // Only the listed platforms must be signed, and each must be in the index.
+    let (response, made) = evaluate_counting(
+        &host,
+        &signatures(json!([platform_rule(json!(["linux/amd64"]))])),
+        &workload,
+    );
+    assert_pinned(&response, &[(CONTAINER_0, &image.index)]);
+    assert_eq!(made, fallback_calls(2));
+    let both = signatures(json!([platform_rule(json!([
+        "linux/amd64",
+        "linux/s390x"
+    ]))]));
+    assert_rejected(
+        &evaluate(&both, &workload),
+        &["has unsigned platforms: linux/s390x: not in the index"],
+    );
+}
+
+#[test]
+fn platform_signatures_read_each_index_once_and_check_each_platform_once() {
+    let fx = fx();
+    let host = private_host();
+    let index = &fx.images.per_platform.index;
+    let pinned_index = pinned(index);
+    let images = [
+        index.reference.as_str(),
+        index.reference.as_str(),
+        pinned_index.as_str(),
+        index.reference.as_str(),
+    ];
+    let settings = signatures(json!([
+        platform_rule(json!("all")),
+        platform_rule(json!(["linux/arm64"]))
+    ]));
+    let (response, made) = evaluate_counting(
+        &host,
+        &settings,
+        &request("Deployment", deployment(&images)),
+    );
+    let ops = patch_ops(&response);
+    assert_eq!(ops.len(), 3, "the pinned spelling stays as it is: {ops:?}");
+    assert!(ops
+        .iter()
+        .all(|(_, _, value)| *value == json!(pinned_index)));
+    // Two distinct images (by tag and by digest): each checked and its index read once, the
+    // tag resolved once; each platform manifest checked once, whatever the rules and images.
+    assert_eq!(
+        made,
+        calls(&[
+            ("oci/v1/manifest_digest", 1),
+            ("oci/v1/oci_manifest", 2),
+            ("oci/v2/verify", 4)
+        ])
+    );
+}

@@ -946,3 +946,5 @@ fn image_volumes_are_verified_and_pinned_like_containers() {
 }
 
 mod updates;
+
+mod platforms;

@@ -5,6 +5,7 @@ mod duplicates;
 mod keys;
 mod on_failure;
 mod pem;
+mod platforms;
 mod wire;
 
 pub use keys::accepted_keys;
@@ -18,6 +19,7 @@ use std::rc::Rc;
 use serde_json::value::RawValue;
 
 use crate::image::ImagePattern;
+use crate::platforms::PlatformSignatures;
 use wire::{WirePinning, WireRule, WireSettings};
 
 #[derive(Debug)]
@@ -53,6 +55,8 @@ pub struct Rule {
     pub on_failure: OnFailure,
     /// The rule holds when any of these holds; a plain entry has exactly one.
     pub alternatives: Vec<Requirement>,
+    /// Whether signed platform manifests make up for an unsigned index.
+    pub platform_signatures: Option<PlatformSignatures>,
 }
 
 impl Pinning {
@@ -233,6 +237,7 @@ impl Rule {
             .ok_or_else(|| format!("{id}.image: missing field `image`"))?;
         let image = ImagePattern::parse(&pattern).map_err(|e| format!("{id}.image: {e}"))?;
         let on_failure = wire.on_failure.take().unwrap_or_default();
+        let platform_signatures = platforms::from_wire(&id, wire.platform_signatures.take())?;
         let alternatives = match wire.any_of.take() {
             None => vec![Requirement::from_wire(id.clone(), wire)?],
             Some(any_of) => {
@@ -241,7 +246,7 @@ impl Rule {
                     || wire.kinds().next().is_some()
                 {
                     return Err(format!(
-                        "{id}: an entry with anyOf carries nothing but image, onFailure and anyOf; \
+                        "{id}: an entry with anyOf carries nothing but image, onFailure, platformSignatures and anyOf; \
                          put annotations, minimumMatches and signers in its alternatives"
                     ));
                 }
@@ -262,6 +267,9 @@ impl Rule {
                         if alternative.on_failure.is_some() {
                             return Err(format!("{alt_id}.onFailure: belongs to the entry, not to an alternative"));
                         }
+                        if alternative.platform_signatures.is_some() {
+                            return Err(format!("{alt_id}.platformSignatures: belongs to the entry, not to an alternative"));
+                        }
                         Requirement::from_wire(alt_id, alternative)
                     })
                     .collect::<Result<Vec<_>, _>>()?
@@ -272,6 +280,7 @@ impl Rule {
             image,
             on_failure,
             alternatives,
+            platform_signatures,
         })
     }
 }

@@ -2,7 +2,9 @@
 //! `pubkeys` must be an error, never an entry of another kind.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use super::on_failure::{OnFailure, WireCheck};
@@ -48,6 +50,41 @@ pub(super) struct WireRule {
     pub certificate_chain: Option<Vec<String>>,
     pub require_rekor_bundle: Option<bool>,
     pub any_of: Option<Vec<WireRule>>,
+    pub platform_signatures: Option<WirePlatformSignatures>,
+}
+
+/// `platformSignatures`: the word `all`, or a list of platforms.
+pub(super) enum WirePlatformSignatures {
+    Word(String),
+    List(Vec<String>),
+}
+
+/// By hand rather than `#[serde(untagged)]`, whose buffering costs the wasm module tens
+/// of kilobytes, and whose error names no expected shape.
+impl<'de> Deserialize<'de> for WirePlatformSignatures {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Shape;
+        impl<'de> Visitor<'de> for Shape {
+            type Value = WirePlatformSignatures;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("\"all\" or a list of platforms such as linux/amd64")
+            }
+
+            fn visit_str<E: de::Error>(self, word: &str) -> Result<Self::Value, E> {
+                Ok(WirePlatformSignatures::Word(word.to_owned()))
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut list = Vec::new();
+                while let Some(platform) = seq.next_element()? {
+                    list.push(platform);
+                }
+                Ok(WirePlatformSignatures::List(list))
+            }
+        }
+        deserializer.deserialize_any(Shape)
+    }
 }
 
 #[derive(Deserialize)]

@@ -92,7 +92,7 @@ impl Capabilities {
 
     fn registry_answer(
         &self,
-        request: impl std::future::Future<Output = Result<Value, String>>,
+        request: impl std::future::Future<Output = Result<impl serde::Serialize, String>>,
     ) -> Result<Vec<u8>, HostCallError> {
         let value = self.runtime.block_on(request).map_err(callback_failure)?;
         Ok(serde_json::to_vec(&value)?)

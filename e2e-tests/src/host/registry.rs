@@ -68,15 +68,16 @@ impl Registry {
         Ok(json!({ "digest": digest }))
     }
 
-    /// The image manifest or image index of `image`, as `oci/v1/oci_manifest` answers it.
-    pub(crate) async fn manifest(&self, image: &str) -> Result<Value, String> {
+    /// The image manifest or image index of `image`, as `oci/v1/oci_manifest` answers it:
+    /// serialised as is, in the field order of the real host's answer.
+    pub(crate) async fn manifest(&self, image: &str) -> Result<OciManifest, String> {
         let reference = Self::reference(image)?;
         let (manifest, _digest) = self
             .client
             .pull_manifest(&reference, &RegistryAuth::Anonymous)
             .await
             .map_err(|e| format!("cannot fetch manifest of {image}: {}", error_chain(&e)))?;
-        serde_json::to_value(&manifest).map_err(|e| e.to_string())
+        Ok(manifest)
     }
 
     /// Manifest, digest and config of `image` (the platform's image of an index),

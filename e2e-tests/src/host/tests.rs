@@ -744,6 +744,24 @@ mod signed_images {
             index["manifests"].as_array().unwrap().len(),
             img.multi_arch.platforms.len()
         );
+        // Byte for byte as kwctl 1.31 answers (recorded with --record-host-capabilities-
+        // interactions): the OCI types' field order, attestation entries as listed.
+        let per_platform = host_call(
+            &host,
+            "oci",
+            "v1/oci_manifest",
+            json!(img.per_platform.index.reference)
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+        let (_, amd64) = &img.per_platform.platforms[0];
+        assert!(per_platform.starts_with(&format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{amd64}","size":397,"platform":{{"architecture":"amd64","os":"linux"}}}},"#
+        )), "{per_platform}");
+        assert!(per_platform.contains(&format!(
+            r#""platform":{{"architecture":"unknown","os":"unknown"}},"annotations":{{"vnd.docker.reference.digest":"{amd64}","vnd.docker.reference.type":"attestation-manifest"}}}}"#
+        )), "{per_platform}");
         let with_config = host_call(
             &host,
             "oci",
