@@ -6,3 +6,5 @@ pub mod bench;
 pub mod fixtures;
 pub mod host;
 pub mod policy_artifact;
+pub mod policy_server;
+mod supervised;
