@@ -47,6 +47,13 @@ demo: annotated-policy.wasm
 bench: policy.wasm
 	$(CARGO) run -q --release -p e2e-tests --bin kwhost -- bench-suite --wasm $(CURDIR)/policy.wasm
 
+## The real policy-server under load (README "Load test"): a local registry, the policy pushed
+## with kwctl and loaded from registry://, 2,000 AdmissionReviews from 8 clients. Needs kwctl
+## and policy-server. Figures only; fails only on a transport error or a wrong verdict.
+.PHONY: load
+load: annotated-policy.wasm
+	$(CARGO) run -q -p e2e-tests --bin load -- --policy $(CURDIR)/annotated-policy.wasm
+
 ## Fuzz each target for FUZZ_SECONDS (libFuzzer, native build, fake verifier). The grown
 ## corpus stays in fuzz/corpus/ (not committed); fuzz/seeds/ is written by fuzz/seeds.py.
 ## cargo-fuzz passes -Z flags: RUSTC_BOOTSTRAP lets a stable toolchain accept them.

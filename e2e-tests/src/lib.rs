@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod fixtures;
 pub mod host;
+pub mod load;
 pub mod policy_artifact;
 pub mod policy_server;
 mod supervised;

@@ -114,7 +114,8 @@ impl PolicyServer {
     pub fn peak_rss_kib(&self) -> Result<u64> {
         ensure!(!self.process.has_exited(), "policy-server has exited");
         let path = format!("/proc/{}/status", self.pid());
-        let status = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        let status =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
         status
             .lines()
             .find_map(|line| line.strip_prefix("VmHWM:"))
@@ -127,16 +128,19 @@ impl PolicyServer {
     /// `response` of the AdmissionReview that comes back. Transport failures, HTTP errors
     /// and unreadable answers are errors; a rejection is a response.
     pub fn validate(&self, policy_id: &str, request: &Value) -> Result<AdmissionResponse> {
+        self.validate_review(policy_id, admission_review(request))
+    }
+
+    /// [`Self::validate`] with the AdmissionReview already serialised by [`admission_review`]:
+    /// a load generator serialises each request once, so that its own work stays out of
+    /// the latencies it measures.
+    pub fn validate_review(&self, policy_id: &str, review: Vec<u8>) -> Result<AdmissionResponse> {
         let url = format!("{}/validate/{policy_id}", self.url());
-        let review = json!({
-            "apiVersion": "admission.k8s.io/v1",
-            "kind": "AdmissionReview",
-            "request": request,
-        });
         let answer = self
             .client
             .post(&url)
-            .json(&review)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(review)
             .send()
             .with_context(|| format!("POST {url}"))?;
         let status = answer.status();
@@ -150,7 +154,9 @@ impl PolicyServer {
     }
 
     fn start_once(config: &PolicyServerConfig) -> Result<PolicyServer> {
-        let dir = tempfile::Builder::new().prefix("kw-policy-server-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("kw-policy-server-")
+            .tempdir()?;
         let path = |name: &str| dir.path().join(name);
         for sub in ["downloads", "sigstore-cache", "home"] {
             std::fs::create_dir(path(sub))?;
@@ -205,7 +211,10 @@ impl PolicyServer {
             dir,
         };
         if let Err(e) = server.wait_ready(readiness_port) {
-            bail!("{e}; policy-server log (last {LOG_TAIL_LINES} lines):\n{}", server.log_tail());
+            bail!(
+                "{e}; policy-server log (last {LOG_TAIL_LINES} lines):\n{}",
+                server.log_tail()
+            );
         }
         Ok(server)
     }
@@ -240,13 +249,28 @@ impl PolicyServer {
     }
 }
 
+/// The `admission.k8s.io/v1` AdmissionReview the API server POSTs for `request`, as JSON.
+pub fn admission_review(request: &Value) -> Vec<u8> {
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": request,
+    })
+    .to_string()
+    .into_bytes()
+}
+
 /// `policy-server --version`, e.g. `policy-server 1.31.0`.
 pub fn version() -> Result<String> {
     let output = Command::new(POLICY_SERVER_BIN)
         .arg("--version")
         .output()
         .with_context(|| format!("cannot run `{POLICY_SERVER_BIN}`"))?;
-    ensure!(output.status.success(), "policy-server --version: {}", output.status);
+    ensure!(
+        output.status.success(),
+        "policy-server --version: {}",
+        output.status
+    );
     // Then it lists the OPA builtins it implements.
     let stdout = String::from_utf8_lossy(&output.stdout);
     Ok(stdout.lines().next().unwrap_or_default().trim().to_owned())
@@ -255,7 +279,9 @@ pub fn version() -> Result<String> {
 /// Pushes an annotated policy to `uri` (`registry://HOST[:PORT]/REPO:TAG`) with the real
 /// `kwctl push`, with a HOME of its own so that no store or credentials of the user are used.
 pub fn kwctl_push(policy: &Path, uri: &str, sources_path: Option<&Path>) -> Result<()> {
-    let home = tempfile::Builder::new().prefix("kw-kwctl-home-").tempdir()?;
+    let home = tempfile::Builder::new()
+        .prefix("kw-kwctl-home-")
+        .tempdir()?;
     let mut command = Command::new(KWCTL_BIN);
     command.arg("push");
     if let Some(sources) = sources_path {
@@ -266,7 +292,9 @@ pub fn kwctl_push(policy: &Path, uri: &str, sources_path: Option<&Path>) -> Resu
         .arg(uri)
         .env("HOME", home.path())
         .output()
-        .with_context(|| format!("cannot run `{KWCTL_BIN}`: install it from Kubewarden's releases"))?;
+        .with_context(|| {
+            format!("cannot run `{KWCTL_BIN}`: install it from Kubewarden's releases")
+        })?;
     ensure!(
         output.status.success(),
         "kwctl push {} {uri}: {}\n{}",

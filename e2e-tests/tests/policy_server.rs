@@ -13,7 +13,12 @@ use serde_json::json;
 
 fn policy_path() -> PathBuf {
     std::env::var_os("POLICY_WASM").map_or_else(
-        || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../annotated-policy.wasm")),
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../annotated-policy.wasm"
+            ))
+        },
         PathBuf::from,
     )
 }
@@ -47,7 +52,10 @@ fn policy_server_loads_the_pushed_policy_and_pins_signed_images_only() {
     let signed = server
         .validate(
             "vis",
-            &admission_request(deployment("app", &[images.key_a.reference.clone()])),
+            &admission_request(deployment(
+                "app",
+                std::slice::from_ref(&images.key_a.reference),
+            )),
         )
         .expect("POST the signed Deployment");
     assert!(signed.allowed, "{signed:?}");
@@ -64,7 +72,10 @@ fn policy_server_loads_the_pushed_policy_and_pins_signed_images_only() {
     let unsigned = server
         .validate(
             "vis",
-            &admission_request(deployment("app", &[images.unsigned.reference.clone()])),
+            &admission_request(deployment(
+                "app",
+                std::slice::from_ref(&images.unsigned.reference),
+            )),
         )
         .expect("POST the unsigned Deployment");
     assert!(!unsigned.allowed, "{unsigned:?}");
@@ -92,6 +103,9 @@ fn a_policy_server_that_cannot_start_says_why() {
     .err()
     .expect("policy-server cannot load a missing module");
     let text = format!("{error:#}");
-    assert!(text.contains("policy-server exited during start-up"), "{text}");
+    assert!(
+        text.contains("policy-server exited during start-up"),
+        "{text}"
+    );
     assert!(text.contains("/nonexistent/policy.wasm"), "{text}");
 }
