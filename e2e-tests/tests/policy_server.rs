@@ -92,6 +92,13 @@ fn policy_server_loads_the_pushed_policy_and_pins_signed_images_only() {
     assert!(server.peak_rss_kib().expect("VmHWM") > 0);
     let unknown = server.validate("no-such-policy", &admission_request(deployment("app", &[])));
     assert!(unknown.is_err(), "{unknown:?}");
+
+    let pid = server.pid();
+    drop(server);
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "policy-server {pid} outlived its PolicyServer"
+    );
 }
 
 #[test]
