@@ -1,33 +1,46 @@
-//! verify-image-signatures end to end: the real `policy.wasm` in the project's waPC host,
-//! verifying real cosign signatures of images in a real registry on 127.0.0.1.
+//! verify-image-signatures end to end: the real `policy.wasm` in a real host, verifying real
+//! cosign signatures of images in a real registry on 127.0.0.1.
 //!
-//! `make e2e-tests` builds the policy and points `POLICY_WASM` at it.
+//! The host is chosen by `E2E_BACKEND`: `kwhost` (the default, in process), `kwctl`
+//! (`kwctl run`) or `policy-server` (HTTP). A test that needs what a backend lacks starts with
+//! `if skip_without(Need::...) { return; }`, which prints why it is skipped.
+//! `make e2e-tests` builds the policy and points `POLICY_WASM` at it; `make e2e-kubewarden`
+//! runs this suite on kwctl and policy-server.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use e2e_tests::backend::{self, Backend, BackendConfig, BackendKind, Need};
 use e2e_tests::fixtures::{Fixtures, Image, Registry};
-use e2e_tests::host::{AdmissionResponse, Host, HostCallStats, Sources, TrustRoot};
+use e2e_tests::host::{AdmissionResponse, HostCallStats};
 use serde_json::{json, Value};
 
 struct Env {
     /// Kept alive for the whole test process.
     _registry: Registry,
     fixtures: Fixtures,
-    wasm: Vec<u8>,
-    host: Host,
+    wasm: PathBuf,
+    /// The backend every evaluation of [`evaluate`] goes through.
+    host: Backend,
 }
 
 fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
-        let path = std::env::var("POLICY_WASM").unwrap_or_else(|_| {
+        let wasm = PathBuf::from(std::env::var("POLICY_WASM").unwrap_or_else(|_| {
             concat!(env!("CARGO_MANIFEST_DIR"), "/../annotated-policy.wasm").to_owned()
-        });
-        let wasm = std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("cannot read {path} ({e}): run `make e2e-tests`"));
+        }));
+        assert!(
+            wasm.is_file(),
+            "no {}: run `make e2e-tests`",
+            wasm.display()
+        );
+        let kind = BackendKind::from_env().unwrap();
+        let _ = writeln!(std::io::stderr(), "e2e suite on backend {}", kind.name());
         let registry = Registry::start().expect("start the local registry");
         let fixtures = Fixtures::create(&registry).expect("create the signed images");
-        let host = host_for(&fixtures, &wasm);
+        let host = start_backend(kind, &fixtures, &wasm);
         Env {
             _registry: registry,
             fixtures,
@@ -37,23 +50,24 @@ fn env() -> &'static Env {
     })
 }
 
-fn host_for(fixtures: &Fixtures, wasm: &[u8]) -> Host {
-    Host::builder()
-        .wasm_bytes(wasm.to_vec())
-        .trust_root(TrustRoot::from_file(&fixtures.trust_config).expect("trust config"))
-        .sources(Sources::insecure([fixtures.registry.clone()]))
-        .workers(2)
-        .build()
-        .expect("load the policy")
+fn start_backend(kind: BackendKind, fixtures: &Fixtures, wasm: &std::path::Path) -> Backend {
+    Backend::start(kind, &BackendConfig { wasm, fixtures })
+        .unwrap_or_else(|e| panic!("cannot start the {} backend: {e:#}", kind.name()))
 }
 
 fn fx() -> &'static Fixtures {
     &env().fixtures
 }
 
-/// A host of its own, for tests that count host calls.
-fn private_host() -> Host {
-    host_for(fx(), &env().wasm)
+/// A backend of its own, for tests that count host calls (start them with
+/// `if skip_without(Need::HostCallCounts) { return; }`).
+fn private_host() -> Backend {
+    start_backend(env().host.kind(), fx(), &env().wasm)
+}
+
+/// Whether this backend cannot run the calling test for want of `need` (the reason is printed).
+fn skip_without(need: Need) -> bool {
+    backend::skip(env().host.kind(), need)
 }
 
 fn evaluate(settings: &Value, request: &Value) -> AdmissionResponse {
@@ -265,6 +279,9 @@ fn annotations() {
 
 #[test]
 fn keyless_exact_identity() {
+    if skip_without(Need::CustomTrustRoot) {
+        return;
+    }
     let fx = fx();
     let id = &fx.email_identity;
     let rule = |issuer: &str, subject: &str| {
@@ -298,6 +315,9 @@ fn keyless_exact_identity() {
 
 #[test]
 fn keyless_url_prefix() {
+    if skip_without(Need::CustomTrustRoot) {
+        return;
+    }
     let fx = fx();
     let issuer = &fx.github_identity.issuer;
     let rule = |prefix: &str| {
@@ -329,6 +349,9 @@ fn keyless_url_prefix() {
 
 #[test]
 fn github_actions() {
+    if skip_without(Need::CustomTrustRoot) {
+        return;
+    }
     let fx = fx();
     let rule = |github: Value| {
         signatures(json!([{"image": format!("{}/*", fx.registry), "githubActions": github}]))
@@ -357,6 +380,9 @@ fn github_actions() {
 
 #[test]
 fn certificates() {
+    if skip_without(Need::CustomTrustRoot) {
+        return;
+    }
     let fx = fx();
     let cert = &fx.signing_certificate;
     let rule = |rekor: bool, chain: Option<&Vec<String>>| {
@@ -605,6 +631,9 @@ fn minimum_matches() {
 
 #[test]
 fn alternatives() {
+    if skip_without(Need::CustomTrustRoot) {
+        return;
+    }
     let fx = fx();
     let id = &fx.email_identity;
     let settings = signatures(json!([{"image": "*", "anyOf": [
@@ -779,6 +808,9 @@ fn faults_are_rejections_with_a_reason() {
 
 #[test]
 fn one_host_call_per_unique_image_and_key() {
+    if skip_without(Need::HostCallCounts) {
+        return;
+    }
     let fx = fx();
     let host = private_host();
     let images = [

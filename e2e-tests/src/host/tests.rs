@@ -575,7 +575,7 @@ mod signed_images {
                 pub_keys(&img.unsigned.reference, &[&keys.a], Value::Null)
             ),
             Err(format!(
-                "Callback evaluation failure: no signatures found for image: {}",
+                "Callback evaluation failure: no signatures found for image: {} ",
                 img.unsigned.reference
             ))
         );
