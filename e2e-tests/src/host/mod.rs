@@ -10,7 +10,9 @@
 //!     .sources(Sources::insecure(["127.0.0.1:5000"]))
 //!     .build()?;
 //! assert!(host.validate_settings().valid);
-//! let response = host.validate(&serde_json::json!({"uid": "1", "object": {}}))?;
+//! let request = serde_json::json!({"uid": "1", "kind": {}, "resource": {},
+//!     "operation": "CREATE", "userInfo": {}, "object": {}});
+//! let response = host.validate(&request)?;
 //! println!("{}", serde_json::to_string(&response)?);
 //! # anyhow::Ok(())
 //! ```

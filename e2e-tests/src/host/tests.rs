@@ -143,7 +143,7 @@ fn mutation_is_answered_as_a_json_patch() {
     let review = json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
-        "request": {"uid": "abc", "operation": "CREATE",
+        "request": {"uid": "abc", "kind": {}, "resource": {}, "operation": "CREATE", "userInfo": {},
                     "object": {"kind": "Pod", "spec": {"image": "busybox", "extra": true}}}
     });
     let response = host.validate(&review).unwrap();
@@ -179,7 +179,7 @@ fn trap_in_validate_is_an_internal_server_error() {
     let host = host(guest(SETTINGS_OK, Validate::Run("unreachable")))
         .build()
         .unwrap();
-    let response = host.validate(&json!({"uid": "u1", "object": {}})).unwrap();
+    let response = host.validate(&request("u1")).unwrap();
     assert!(!response.allowed);
     let status = response.status.unwrap();
     assert_eq!(status.code, Some(500));
@@ -192,9 +192,7 @@ fn trap_in_validate_is_an_internal_server_error() {
         "{status:?}"
     );
     let garbage = host_with_answer("not json");
-    let response = garbage
-        .validate(&json!({"uid": "u2", "object": {}}))
-        .unwrap();
+    let response = garbage.validate(&request("u2")).unwrap();
     assert!(response
         .status
         .unwrap()
@@ -216,9 +214,7 @@ fn runaway_guest_hits_the_deadline_and_the_instance_is_rebuilt() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let response = host
-        .validate(&json!({"uid": "slow", "object": {}}))
-        .unwrap();
+    let response = host.validate(&request("slow")).unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
     let status = response.status.unwrap();
     assert_eq!(status.code, Some(500));
@@ -795,4 +791,9 @@ mod signed_images {
         assert_eq!(stats.verifications_performed, 1);
         assert_eq!(stats.verification_cache_hits, 3);
     }
+}
+
+/// An AdmissionRequest with the fields the host requires and an empty object.
+fn request(uid: &str) -> Value {
+    json!({"uid": uid, "kind": {}, "resource": {}, "operation": "CREATE", "userInfo": {}, "object": {}})
 }
