@@ -692,6 +692,17 @@ mod signed_images {
             Err("Callback evaluation failure: verification failed: Several Signature Layers failed verification".to_owned())
         );
         assert!(verify(&host, by_cert(&img.key_a.reference, false)).is_err());
+        // A chain the certificate does not belong to: the real host says only webpki's word.
+        let mut wrong_chain = by_cert(&img.certificate_bundled.reference, true);
+        wrong_chain["certificate_chain"] = json!(fx
+            .fulcio_chain
+            .iter()
+            .map(|c| c.as_bytes())
+            .collect::<Vec<_>>());
+        assert_eq!(
+            verify(&host, wrong_chain),
+            Err("Callback evaluation failure: UnknownIssuer".to_owned())
+        );
 
         // Successes are cached: the same request again does not reach the registry.
         let before = host.stats();
