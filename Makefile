@@ -3,7 +3,7 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-wasip1
 POLICY_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 
-.PHONY: prerequisites test unit-tests e2e-tests lint fmt demo clean push fuzz deny mutants bench
+.PHONY: prerequisites test unit-tests e2e-tests e2e-kubewarden lint fmt demo clean push fuzz deny mutants bench bench-kubewarden
 
 ## What a fresh machine lacks (as root): the wasm target, and the registry the tests start.
 prerequisites:
@@ -16,18 +16,32 @@ policy.wasm: $(POLICY_SOURCES) | prerequisites
 	cp target/$(WASM_TARGET)/wasm/verify_image_signatures.wasm $@
 
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
-# kwctl when installed; otherwise the project's kwhost, which annotates and pushes the same way.
-KW := $(if $(shell command -v kwctl 2>/dev/null),kwctl,$(CARGO) run -q -p e2e-tests --bin kwhost --)
+# The real Kubewarden binaries: annotating and publishing need kwctl; `make e2e-kubewarden`
+# also runs policy-server.
+KUBEWARDEN_RELEASES := Kubewarden's GitHub releases: https://github.com/kubewarden/kwctl/releases and https://github.com/kubewarden/policy-server/releases
+require-%:
+	@command -v $* >/dev/null || { echo "error: \`$*\` is not on PATH. Get it from $(KUBEWARDEN_RELEASES)" >&2; exit 1; }
 
 ## The policy as Kubewarden ships it: metadata.yml, the README and the protocol version embedded.
-annotated-policy.wasm: policy.wasm metadata.yml README.md
-	$(KW) annotate -m metadata.yml -u README.md -o $@ policy.wasm
+annotated-policy.wasm: policy.wasm metadata.yml README.md | require-kwctl
+	kwctl annotate -m metadata.yml -u README.md -o $@ policy.wasm
 
 ## Publish: make push REGISTRY=ghcr.io/acme [SOURCES=sources.yml for a plain-HTTP registry].
-push: annotated-policy.wasm
+push: annotated-policy.wasm | require-kwctl
 	$(if $(REGISTRY),,$(error set REGISTRY, e.g. make push REGISTRY=ghcr.io/acme))
-	$(KW) push $(if $(SOURCES),--sources-path $(SOURCES)) annotated-policy.wasm \
+	kwctl push $(if $(SOURCES),--sources-path $(SOURCES)) annotated-policy.wasm \
 		registry://$(REGISTRY)/policies/verify-image-signatures:v$(VERSION)
+
+## The end-to-end suite on the real Kubewarden stack: `kwctl run`, then a policy-server
+## loading the policy from the local registry (E2E_BACKEND; `make e2e-tests` runs kwhost).
+E2E_BACKENDS := kwctl policy-server
+e2e-kubewarden: annotated-policy.wasm | require-kwctl require-policy-server
+	@for backend in $(E2E_BACKENDS); do \
+		echo "=== end-to-end suite on backend $$backend ===" && \
+		E2E_BACKEND=$$backend POLICY_WASM=$(CURDIR)/annotated-policy.wasm \
+			$(CARGO) test -p e2e-tests --test policy || { echo "=== FAILED on backend $$backend ===" >&2; exit 1; }; \
+		echo "=== passed on backend $$backend ==="; \
+	done
 
 ## All tests: the policy's unit tests, then the end-to-end suite through a real host and registry.
 test: unit-tests e2e-tests
@@ -46,6 +60,17 @@ demo: annotated-policy.wasm
 ## Figures only, never pass/fail; the host is a release build (the first one takes minutes).
 bench: policy.wasm
 	$(CARGO) run -q --release -p e2e-tests --bin kwhost -- bench-suite --wasm $(CURDIR)/policy.wasm
+
+## The real policy-server under load (README "Load test"): a local registry, the policy pushed
+## with kwctl and loaded from registry://, 2,000 AdmissionReviews from 8 clients. Needs kwctl
+## and policy-server. Figures only; fails only on a transport error or a wrong verdict.
+.PHONY: load
+load: annotated-policy.wasm
+	$(CARGO) run -q -p e2e-tests --bin load -- --policy $(CURDIR)/annotated-policy.wasm
+
+## The same cases in the real host, `kwctl run`: cold cost and recorded host calls (figures only).
+bench-kubewarden: annotated-policy.wasm | require-kwctl
+	$(CARGO) run -q -p e2e-tests --bin kwhost -- bench-kwctl --wasm $(CURDIR)/annotated-policy.wasm
 
 ## Fuzz each target for FUZZ_SECONDS (libFuzzer, native build, fake verifier). The grown
 ## corpus stays in fuzz/corpus/ (not committed); fuzz/seeds/ is written by fuzz/seeds.py.

@@ -1,6 +1,7 @@
 //! The files that ship the policy agree with each other and with the code: one version in
-//! Cargo.toml, metadata.yml and artifacthub-pkg.yml; the Artifact Hub package says what
-//! metadata.yml says; and questions-ui.yml offers every settings key the policy accepts.
+//! Cargo.toml, metadata.yml and artifacthub-pkg.yml, and questions-ui.yml offers every settings
+//! key the policy accepts. (That artifacthub-pkg.yml is what `kwctl scaffold artifacthub`
+//! makes of metadata.yml is checked with the real kwctl in e2e-tests/tests/artifact.rs.)
 
 use std::collections::BTreeSet;
 
@@ -18,11 +19,6 @@ fn text<'a>(value: &'a Value, key: &str) -> &'a str {
     value[key]
         .as_str()
         .unwrap_or_else(|| panic!("`{key}` is not a string in {value:?}"))
-}
-
-/// A `kubewarden/*` annotation that holds YAML text, parsed.
-fn embedded_yaml(annotations: &Value, key: &str) -> Value {
-    serde_yaml::from_str(text(annotations, key)).unwrap_or_else(|e| panic!("{key}: {e}"))
 }
 
 #[test]
@@ -117,77 +113,6 @@ fn metadata_declares_every_workload_kind_and_how_the_policy_runs() {
             "{key}"
         );
     }
-}
-
-#[test]
-fn artifacthub_package_says_what_metadata_says() {
-    let metadata = yaml("metadata.yml");
-    let annotations = &metadata["annotations"];
-    let package = yaml("artifacthub-pkg.yml");
-    let hub = &package["annotations"];
-    assert_eq!(
-        text(&package, "name"),
-        text(annotations, "io.kubewarden.policy.title")
-    );
-    assert_eq!(
-        text(&package, "displayName"),
-        text(annotations, "io.artifacthub.displayName")
-    );
-    assert_eq!(
-        text(&package, "description"),
-        text(annotations, "io.kubewarden.policy.description")
-    );
-    assert_eq!(
-        text(&package, "license"),
-        text(annotations, "io.kubewarden.policy.license")
-    );
-    assert_eq!(
-        text(&package, "homeURL"),
-        text(annotations, "io.kubewarden.policy.url")
-    );
-    let source = package["links"]
-        .as_sequence()
-        .expect("links")
-        .iter()
-        .find(|l| l["name"] == "source")
-        .expect("source link");
-    assert_eq!(
-        text(source, "url"),
-        text(annotations, "io.kubewarden.policy.source")
-    );
-    let keywords: Vec<&str> = text(annotations, "io.artifacthub.keywords")
-        .split(',')
-        .map(str::trim)
-        .collect();
-    let package_keywords: Vec<&str> = package["keywords"]
-        .as_sequence()
-        .expect("keywords")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    assert_eq!(package_keywords, keywords);
-
-    assert_eq!(
-        text(hub, "kubewarden/mutation"),
-        metadata["mutating"].as_bool().unwrap().to_string()
-    );
-    assert_eq!(
-        text(hub, "kubewarden/contextAware"),
-        metadata["contextAware"].as_bool().unwrap().to_string()
-    );
-    assert_eq!(
-        text(hub, "kubewarden/hidden-ui"),
-        text(annotations, "io.kubewarden.hidden-ui")
-    );
-    assert_eq!(
-        text(hub, "kubewarden/resources"),
-        text(annotations, "io.artifacthub.resources")
-    );
-    assert_eq!(embedded_yaml(hub, "kubewarden/rules"), metadata["rules"]);
-    assert_eq!(
-        embedded_yaml(hub, "kubewarden/questions-ui"),
-        yaml("questions-ui.yml")
-    );
 }
 
 /// Every `variable` of a questions tree, split into its dotted parts.

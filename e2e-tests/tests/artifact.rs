@@ -1,20 +1,24 @@
-//! The policy shipped the way Kubewarden ships policies: `policy.wasm` annotated with
-//! `metadata.yml` and the README, pushed to a real registry as a Kubewarden OCI artifact,
-//! then pulled from `registry://` by the host, as policy-server loads it, and run on
-//! signed and unsigned images.
+//! The policy shipped the way Kubewarden ships policies, by the real `kwctl`: `policy.wasm`
+//! annotated with `metadata.yml` and the README, inspected, pushed to a real registry as a
+//! Kubewarden OCI artifact, pulled back, scaffolded into a ClusterAdmissionPolicy, and run from
+//! `registry://` on signed and unsigned images; and `artifacthub-pkg.yml` is what
+//! `kwctl scaffold artifacthub` makes of the metadata.
 //!
 //! `make e2e-tests` builds `policy.wasm` (the module as the compiler leaves it) first.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use e2e_tests::backend::{kwctl_command, require_binary};
 use e2e_tests::fixtures::{Fixtures, Registry};
 use e2e_tests::host::{Host, Sources, TrustRoot};
-use e2e_tests::policy_artifact::{self, PolicyMetadata, PROTOCOL_V1, USAGE_ANNOTATION};
+use e2e_tests::policy_artifact::{PolicyMetadata, PROTOCOL_V1, USAGE_ANNOTATION};
+use e2e_tests::policy_server::KWCTL_BIN;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::manifest::{OciManifest, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE};
 use oci_client::secrets::RegistryAuth;
 use oci_client::Client;
 use serde_json::{json, Value};
+use tempfile::TempDir;
 
 fn repo_file(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join(name)
@@ -22,6 +26,47 @@ fn repo_file(name: &str) -> PathBuf {
 
 fn read_text(name: &str) -> String {
     std::fs::read_to_string(repo_file(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn yaml(text: &str) -> Value {
+    serde_yaml::from_str(text).unwrap_or_else(|e| panic!("not YAML ({e}): {text}"))
+}
+
+/// Runs the real kwctl with its own HOME; its stdout, or a panic with its stderr.
+struct Kwctl {
+    home: TempDir,
+}
+
+impl Kwctl {
+    fn new() -> Self {
+        require_binary(KWCTL_BIN).unwrap();
+        Self {
+            home: tempfile::Builder::new()
+                .prefix("kwctl-home-")
+                .tempdir()
+                .unwrap(),
+        }
+    }
+
+    fn try_run(&self, args: &[&str]) -> Result<String, String> {
+        let output = kwctl_command(Path::new(KWCTL_BIN), self.home.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        if output.status.success() {
+            Ok(stdout)
+        } else {
+            Err(format!("{stdout}{stderr}"))
+        }
+    }
+
+    #[track_caller]
+    fn run(&self, args: &[&str]) -> String {
+        self.try_run(args)
+            .unwrap_or_else(|e| panic!("kwctl {}: {e}", args.join(" ")))
+    }
 }
 
 fn pod(image: &str) -> Value {
@@ -67,90 +112,192 @@ fn pushed_manifest(reference: &str, sources: &Sources) -> (String, Vec<String>, 
 }
 
 #[test]
-fn the_published_policy_loads_from_the_registry_and_verifies() {
-    let wasm = std::fs::read(repo_file("policy.wasm"))
-        .unwrap_or_else(|e| panic!("policy.wasm ({e}): run `make e2e-tests`"));
-    let metadata_yml = read_text("metadata.yml");
+fn kwctl_annotates_pushes_pulls_and_scaffolds_the_policy() {
+    let policy = repo_file("policy.wasm");
+    assert!(policy.is_file(), "no policy.wasm: run `make e2e-tests`");
+    let policy = policy.to_str().unwrap();
+    let metadata_yml = yaml(&read_text("metadata.yml"));
     let readme = read_text("README.md");
+    let kwctl = Kwctl::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
 
-    // policy-server refuses a module without metadata, and so do the host and push.
-    let err = Host::builder()
-        .wasm_bytes(wasm.clone())
-        .build()
-        .err()
-        .expect("an unannotated module must not load");
-    assert!(err.to_string().contains("not annotated"), "{err}");
-    assert!(err.to_string().contains("kwctl annotate"), "{err}");
-
-    let annotated = policy_artifact::annotate(&wasm, &metadata_yml, Some(&readme)).unwrap();
-    let mut expected = PolicyMetadata::from_yaml(&metadata_yml).unwrap();
-    expected.protocol_version = Some(PROTOCOL_V1.to_owned());
-    expected
-        .annotations
-        .get_or_insert_with(Default::default)
-        .insert(USAGE_ANNOTATION.to_owned(), readme.clone());
+    // annotate: metadata.yml, the README as usage, the protocol version the policy reports.
+    let metadata_path = repo_file("metadata.yml");
+    let readme_path = repo_file("README.md");
+    kwctl.run(&[
+        "annotate",
+        "-m",
+        metadata_path.to_str().unwrap(),
+        "-u",
+        readme_path.to_str().unwrap(),
+        "-o",
+        &path("annotated.wasm"),
+        policy,
+    ]);
+    let annotated = std::fs::read(path("annotated.wasm")).unwrap();
+    // The host reads what kwctl wrote.
+    let metadata = PolicyMetadata::from_wasm(&annotated)
+        .unwrap()
+        .expect("kwctl embedded the metadata");
+    metadata.check_runnable().unwrap();
+    assert_eq!(metadata.protocol_version.as_deref(), Some(PROTOCOL_V1));
+    let annotations = metadata.annotations.clone().unwrap_or_default();
+    assert_eq!(annotations[USAGE_ANNOTATION], readme);
     assert_eq!(
-        PolicyMetadata::from_wasm(&annotated).unwrap().as_ref(),
-        Some(&expected)
+        serde_json::to_value(&metadata.rules).unwrap(),
+        metadata_yml["rules"]
     );
+    assert_eq!(json!(metadata.mutating), metadata_yml["mutating"]);
 
+    // inspect: what a user sees of the annotated module.
+    let inspected = kwctl.run(&["inspect", "-o", "yaml", &path("annotated.wasm")]);
+    let inspected = yaml(&inspected);
+    assert_eq!(inspected["rules"], metadata_yml["rules"], "{inspected}");
+    assert_eq!(inspected["protocolVersion"], json!(PROTOCOL_V1));
+    assert_eq!(inspected["mutating"], json!(true));
+    let human = kwctl.run(&["inspect", &path("annotated.wasm")]);
+    assert!(human.contains("verify-image-signatures"), "{human}");
+
+    // push: only an annotated module, as a Kubewarden OCI artifact.
     let registry = Registry::start().expect("start the local registry");
     let fixtures = Fixtures::create(&registry).expect("create the signed images");
-    let sources = Sources::insecure([registry.host()]);
+    let sources_path = fixtures.sources.to_str().unwrap();
+    let sources = Sources::from_file(&fixtures.sources).unwrap();
     let reference = format!(
         "{}/policies/verify-image-signatures:v{}",
         registry.host(),
         env!("CARGO_PKG_VERSION")
     );
     let uri = format!("registry://{reference}");
-    let err = policy_artifact::push(&wasm, &uri, &sources, None).unwrap_err();
-    assert!(err.to_string().contains("not annotated"), "{err}");
-    let digest = policy_artifact::push(&annotated, &uri, &sources, None).unwrap();
-
-    let (config, layers, pulled_digest) = pushed_manifest(&reference, &sources);
+    let refused = kwctl
+        .try_run(&["push", "--sources-path", sources_path, policy, &uri])
+        .expect_err("kwctl must refuse to push a module without metadata");
+    assert!(refused.contains("annotate"), "{refused}");
+    kwctl.run(&[
+        "push",
+        "--sources-path",
+        sources_path,
+        &path("annotated.wasm"),
+        &uri,
+    ]);
+    let (config, layers, digest) = pushed_manifest(&reference, &sources);
     assert_eq!(config, WASM_CONFIG_MEDIA_TYPE);
     assert_eq!(layers, vec![WASM_LAYER_MEDIA_TYPE.to_owned()]);
-    assert_eq!(pulled_digest, digest);
 
-    // Loaded by digest, as a pinned ClusterAdmissionPolicy `module` would name it.
-    let host = Host::builder()
-        .policy_location(format!("registry://{}@{digest}", reference.rsplit_once(':').unwrap().0))
-        .sources(sources)
-        .trust_root(TrustRoot::from_file(&fixtures.trust_config).unwrap())
-        .settings(json!({
-            "signatures": [{"image": format!("{}/*", registry.host()), "pubKeys": [fixtures.keys.a]}],
-        }))
-        .build()
-        .unwrap();
-    let metadata = host
-        .metadata()
-        .expect("the pulled policy carries its metadata");
-    assert_eq!(metadata, &expected);
-    let verdict = host.validate_settings();
-    assert!(verdict.valid, "{:?}", verdict.message);
+    // pull: the same bytes come back.
+    kwctl.run(&[
+        "pull",
+        "--sources-path",
+        sources_path,
+        "-o",
+        &path("pulled.wasm"),
+        &uri,
+    ]);
+    assert!(std::fs::read(path("pulled.wasm")).unwrap() == annotated);
 
-    let signed = &fixtures.images.key_a;
-    let accepted = host.validate(&pod(&signed.reference)).unwrap();
-    assert!(accepted.allowed, "{accepted:?}");
+    // scaffold manifest: a ClusterAdmissionPolicy naming the module, with the metadata's rules.
+    let manifest = kwctl.run(&[
+        "scaffold",
+        "manifest",
+        "--type",
+        "ClusterAdmissionPolicy",
+        "--sources-path",
+        sources_path,
+        &uri,
+    ]);
+    let manifest = yaml(&manifest);
     assert_eq!(
-        accepted.decoded_patch(),
-        Some(json!([{
-            "op": "replace",
-            "path": "/spec/containers/0/image",
-            "value": format!("{}@{}", signed.reference, signed.digest),
-        }]))
+        manifest["kind"],
+        json!("ClusterAdmissionPolicy"),
+        "{manifest}"
     );
+    assert_eq!(manifest["spec"]["module"], json!(uri));
+    assert_eq!(manifest["spec"]["rules"], metadata_yml["rules"]);
+    assert_eq!(manifest["spec"]["mutating"], json!(true));
 
+    // run from the registry, pinned by digest as a ClusterAdmissionPolicy may name it.
+    let by_digest = format!(
+        "registry://{}@{digest}",
+        reference.rsplit_once(':').unwrap().0
+    );
+    let settings = json!({
+        "signatures": [{"image": format!("{}/*", registry.host()), "pubKeys": [fixtures.keys.a]}],
+    });
+    let signed = &fixtures.images.key_a;
     let unsigned = &fixtures.images.unsigned.reference;
-    let rejected = host.validate(&pod(unsigned)).unwrap();
-    assert!(!rejected.allowed, "{rejected:?}");
-    let message = rejected.status.and_then(|s| s.message).unwrap_or_default();
+    std::fs::write(path("signed.json"), pod(&signed.reference).to_string()).unwrap();
+    std::fs::write(path("unsigned.json"), pod(unsigned).to_string()).unwrap();
+    let run = |request: &str| -> Value {
+        let answer = kwctl.run(&[
+            "run",
+            "--sources-path",
+            sources_path,
+            "--sigstore-trust-config",
+            fixtures.trust_config.to_str().unwrap(),
+            "--settings-json",
+            &settings.to_string(),
+            "-r",
+            &path(request),
+            &by_digest,
+        ]);
+        serde_json::from_str(&answer).unwrap_or_else(|e| panic!("{e}: {answer}"))
+    };
+    let accepted = run("signed.json");
+    assert_eq!(accepted["allowed"], json!(true), "{accepted}");
+    assert!(accepted["patch"].is_string(), "{accepted}");
+    let rejected = run("unsigned.json");
+    assert_eq!(rejected["allowed"], json!(false), "{rejected}");
+    let message = rejected["status"]["message"].as_str().unwrap_or_default();
     assert!(
         message.contains(unsigned) && message.contains("no signatures"),
         "{message}"
     );
 
-    // metadata.yml's hostCapabilities are exactly the calls the policy made.
+    // kwhost loads the same artifact; the calls the policy makes are metadata.yml's
+    // hostCapabilities (which kwctl 1.31 does not embed: policy-evaluator 0.30 has no such
+    // field).
+    let host = Host::builder()
+        .policy_location(by_digest)
+        .sources(sources)
+        .trust_root(TrustRoot::from_file(&fixtures.trust_config).unwrap())
+        .settings(settings)
+        .build()
+        .unwrap();
+    assert_eq!(host.metadata(), Some(&metadata));
+    let accepted = host.validate(&pod(&signed.reference)).unwrap();
+    assert!(accepted.allowed, "{accepted:?}");
     let made: Vec<String> = host.stats().per_operation.into_keys().collect();
-    assert_eq!(Some(made), metadata.host_capabilities);
+    assert_eq!(json!(made), metadata_yml["hostCapabilities"]);
+}
+
+#[test]
+fn artifacthub_pkg_is_what_kwctl_scaffolds() {
+    let kwctl = Kwctl::new();
+    let metadata = repo_file("metadata.yml");
+    let questions = repo_file("questions-ui.yml");
+    let scaffolded = yaml(&kwctl.run(&[
+        "scaffold",
+        "artifacthub",
+        "--metadata-path",
+        metadata.to_str().unwrap(),
+        "--questions-path",
+        questions.to_str().unwrap(),
+    ]));
+    let committed = yaml(&read_text("artifacthub-pkg.yml"));
+    let (Value::Object(scaffolded), Value::Object(committed)) = (scaffolded, committed) else {
+        panic!("artifacthub-pkg.yml is not a mapping");
+    };
+    let keys = |map: &serde_json::Map<String, Value>| map.keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&committed), keys(&scaffolded));
+    for (field, value) in &scaffolded {
+        // kwctl stamps the current time; the committed file carries the release date.
+        if field == "createdAt" {
+            continue;
+        }
+        assert_eq!(
+            &committed[field], value,
+            "artifacthub-pkg.yml `{field}` differs from `kwctl scaffold artifacthub`"
+        );
+    }
 }

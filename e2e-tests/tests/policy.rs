@@ -1,33 +1,46 @@
-//! verify-image-signatures end to end: the real `policy.wasm` in the project's waPC host,
-//! verifying real cosign signatures of images in a real registry on 127.0.0.1.
+//! verify-image-signatures end to end: the real `policy.wasm` in a real host, verifying real
+//! cosign signatures of images in a real registry on 127.0.0.1.
 //!
-//! `make e2e-tests` builds the policy and points `POLICY_WASM` at it.
+//! The host is chosen by `E2E_BACKEND`: `kwhost` (the default, in process), `kwctl`
+//! (`kwctl run`) or `policy-server` (HTTP). A test that needs what a backend lacks starts with
+//! `if skip_without(Need::...) { return; }`, which prints why it is skipped.
+//! `make e2e-tests` builds the policy and points `POLICY_WASM` at it; `make e2e-kubewarden`
+//! runs this suite on kwctl and policy-server.
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
+use e2e_tests::backend::{self, Backend, BackendConfig, BackendKind, Need};
 use e2e_tests::fixtures::{Fixtures, Image, Registry};
-use e2e_tests::host::{AdmissionResponse, Host, HostCallStats, Sources, TrustRoot};
+use e2e_tests::host::{AdmissionResponse, HostCallStats};
 use serde_json::{json, Value};
 
 struct Env {
     /// Kept alive for the whole test process.
     _registry: Registry,
     fixtures: Fixtures,
-    wasm: Vec<u8>,
-    host: Host,
+    wasm: PathBuf,
+    /// The backend every evaluation of [`evaluate`] goes through.
+    host: Backend,
 }
 
 fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
-        let path = std::env::var("POLICY_WASM").unwrap_or_else(|_| {
+        let wasm = PathBuf::from(std::env::var("POLICY_WASM").unwrap_or_else(|_| {
             concat!(env!("CARGO_MANIFEST_DIR"), "/../annotated-policy.wasm").to_owned()
-        });
-        let wasm = std::fs::read(&path)
-            .unwrap_or_else(|e| panic!("cannot read {path} ({e}): run `make e2e-tests`"));
+        }));
+        assert!(
+            wasm.is_file(),
+            "no {}: run `make e2e-tests`",
+            wasm.display()
+        );
+        let kind = BackendKind::from_env().unwrap();
+        let _ = writeln!(std::io::stderr(), "e2e suite on backend {}", kind.name());
         let registry = Registry::start().expect("start the local registry");
         let fixtures = Fixtures::create(&registry).expect("create the signed images");
-        let host = host_for(&fixtures, &wasm);
+        let host = start_backend(kind, &fixtures, &wasm);
         Env {
             _registry: registry,
             fixtures,
@@ -37,23 +50,24 @@ fn env() -> &'static Env {
     })
 }
 
-fn host_for(fixtures: &Fixtures, wasm: &[u8]) -> Host {
-    Host::builder()
-        .wasm_bytes(wasm.to_vec())
-        .trust_root(TrustRoot::from_file(&fixtures.trust_config).expect("trust config"))
-        .sources(Sources::insecure([fixtures.registry.clone()]))
-        .workers(2)
-        .build()
-        .expect("load the policy")
+fn start_backend(kind: BackendKind, fixtures: &Fixtures, wasm: &std::path::Path) -> Backend {
+    Backend::start(kind, &BackendConfig { wasm, fixtures })
+        .unwrap_or_else(|e| panic!("cannot start the {} backend: {e:#}", kind.name()))
 }
 
 fn fx() -> &'static Fixtures {
     &env().fixtures
 }
 
-/// A host of its own, for tests that count host calls.
-fn private_host() -> Host {
-    host_for(fx(), &env().wasm)
+/// A backend of its own, for tests that count host calls (start them with
+/// `if skip_without(Need::HostCallCounts) { return; }`).
+fn private_host() -> Backend {
+    start_backend(env().host.kind(), fx(), &env().wasm)
+}
+
+/// Whether this backend cannot run the calling test for want of `need` (the reason is printed).
+fn skip_without(need: Need) -> bool {
+    backend::skip(env().host.kind(), need)
 }
 
 fn evaluate(settings: &Value, request: &Value) -> AdmissionResponse {
@@ -265,6 +279,9 @@ fn annotations() {
 
 #[test]
 fn keyless_exact_identity() {
+    if skip_without(Need::CustomTrustRoot) {
+        return;
+    }
     let fx = fx();
     let id = &fx.email_identity;
     let rule = |issuer: &str, subject: &str| {
@@ -298,6 +315,9 @@ fn keyless_exact_identity() {
 
 #[test]
 fn keyless_url_prefix() {
+    if skip_without(Need::CustomTrustRoot) {
+        return;
+    }
     let fx = fx();
     let issuer = &fx.github_identity.issuer;
     let rule = |prefix: &str| {
@@ -329,6 +349,9 @@ fn keyless_url_prefix() {
 
 #[test]
 fn github_actions() {
+    if skip_without(Need::CustomTrustRoot) {
+        return;
+    }
     let fx = fx();
     let rule = |github: Value| {
         signatures(json!([{"image": format!("{}/*", fx.registry), "githubActions": github}]))
@@ -357,6 +380,9 @@ fn github_actions() {
 
 #[test]
 fn certificates() {
+    if skip_without(Need::CustomTrustRoot) {
+        return;
+    }
     let fx = fx();
     let cert = &fx.signing_certificate;
     let rule = |rekor: bool, chain: Option<&Vec<String>>| {
@@ -605,6 +631,9 @@ fn minimum_matches() {
 
 #[test]
 fn alternatives() {
+    if skip_without(Need::CustomTrustRoot) {
+        return;
+    }
     let fx = fx();
     let id = &fx.email_identity;
     let settings = signatures(json!([{"image": "*", "anyOf": [
@@ -779,6 +808,9 @@ fn faults_are_rejections_with_a_reason() {
 
 #[test]
 fn one_host_call_per_unique_image_and_key() {
+    if skip_without(Need::HostCallCounts) {
+        return;
+    }
     let fx = fx();
     let host = private_host();
     let images = [
@@ -921,21 +953,21 @@ fn no_spelling_glob_or_duplicate_gets_around_a_rule() {
 
 const VERIFY: &str = "oci/v2/verify";
 
-/// Evaluates `request` and counts the `oci/v2/verify` calls the policy made: the one place
-/// that reads host-call counters, so another host backend only changes this. One host of its
-/// own serves every counted evaluation, locked while it runs, so tests running at once never
+/// Evaluates `request` and counts the `oci/v2/verify` calls the policy made. One backend of
+/// its own serves every such evaluation, locked while it runs, so tests running at once never
 /// count each other's calls.
 fn evaluate_counting(settings: &Value, request: &Value) -> (AdmissionResponse, u64) {
-    static HOST: OnceLock<std::sync::Mutex<Host>> = OnceLock::new();
+    static HOST: OnceLock<std::sync::Mutex<Backend>> = OnceLock::new();
     let host = HOST
         .get_or_init(|| std::sync::Mutex::new(private_host()))
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let verdict = host.validate_settings_with(settings);
-    assert!(verdict.valid, "settings refused: {:?}", verdict.message);
-    let before = host.stats().calls(VERIFY);
-    let response = host.validate_with(settings, request).expect("evaluate");
-    (response, host.stats().calls(VERIFY) - before)
+    let (response, made) = evaluate_counting_on(&host, settings, request);
+    let verifies = made
+        .iter()
+        .find(|(operation, _)| operation == VERIFY)
+        .map_or(0, |(_, count)| *count);
+    (response, verifies)
 }
 
 /// An UPDATE of `kind` from `old` to `new`.
@@ -954,6 +986,9 @@ fn labelled(object: &Value) -> Value {
 
 #[test]
 fn update_of_a_label_verifies_and_pins_nothing() {
+    if skip_without(Need::HostCallCounts) {
+        return;
+    }
     let fx = fx();
     let settings = signatures(json!([keys_rule(&[&fx.keys.a])]));
     // Signed without a digest, and unsigned (created before the policy): both already run.
@@ -969,6 +1004,9 @@ fn update_of_a_label_verifies_and_pins_nothing() {
 
 #[test]
 fn update_to_an_unsigned_image_is_rejected_and_to_a_signed_one_pinned() {
+    if skip_without(Need::HostCallCounts) {
+        return;
+    }
     let fx = fx();
     let settings = signatures(json!([keys_rule(&[&fx.keys.a])]));
     let unsigned = &fx.images.unsigned.reference;
@@ -996,6 +1034,9 @@ fn update_to_an_unsigned_image_is_rejected_and_to_a_signed_one_pinned() {
 
 #[test]
 fn update_that_drops_a_digest_is_pinned_again_once() {
+    if skip_without(Need::HostCallCounts) {
+        return;
+    }
     let fx = fx();
     let settings = signatures(json!([keys_rule(&[&fx.keys.a])]));
     let image = &fx.images.key_a;
@@ -1015,6 +1056,9 @@ fn update_that_drops_a_digest_is_pinned_again_once() {
 
 #[test]
 fn update_adding_a_second_ephemeral_container_pins_only_it() {
+    if skip_without(Need::HostCallCounts) {
+        return;
+    }
     let fx = fx();
     let settings = signatures(json!([keys_rule(&[&fx.keys.a])]));
     let debug = &fx.images.nested;
@@ -1036,6 +1080,9 @@ fn update_adding_a_second_ephemeral_container_pins_only_it() {
 
 #[test]
 fn update_scaling_a_deployment_whose_registry_is_down() {
+    if skip_without(Need::HostCallCounts) {
+        return;
+    }
     let fx = fx();
     let rules = json!([{"image": "*", "pubKeys": [fx.keys.a]}]);
     // Nothing listens on port 1.
@@ -1065,6 +1112,9 @@ fn update_scaling_a_deployment_whose_registry_is_down() {
 
 #[test]
 fn update_with_reverify_unchanged_images_verifies_but_never_pins_them() {
+    if skip_without(Need::HostCallCounts) {
+        return;
+    }
     let fx = fx();
     let strict = json!({"signatures": [keys_rule(&[&fx.keys.a])], "reverifyUnchangedImages": true});
     let old = deployment(&[&fx.images.key_a.reference]);
@@ -1201,8 +1251,8 @@ fn a_rejection_carries_warnings_and_the_audit_record_of_what_passed() {
 
 /// Evaluates on `host` and returns the response with the host calls the evaluation made,
 /// by `namespace/operation`: the one place that reads a backend's call counts.
-fn evaluate_counting(
-    host: &Host,
+fn evaluate_counting_on(
+    host: &Backend,
     settings: &Value,
     request: &Value,
 ) -> (AdmissionResponse, Vec<(String, u64)>) {
@@ -1245,11 +1295,14 @@ fn platform_rule(platforms: Value) -> Value {
 
 #[test]
 fn platform_signatures_accept_an_index_signed_on_each_platform() {
+    if skip_without(Need::HostCallCounts) {
+        return;
+    }
     let fx = fx();
     let host = private_host();
     let index = &fx.images.per_platform.index;
     let workload = request("Deployment", deployment(&[&index.reference]));
-    let (response, made) = evaluate_counting(
+    let (response, made) = evaluate_counting_on(
         &host,
         &signatures(json!([platform_rule(json!("all"))])),
         &workload,
@@ -1260,7 +1313,7 @@ fn platform_signatures_accept_an_index_signed_on_each_platform() {
     assert_eq!(made, fallback_calls(3));
 
     // Off by default: the unsigned index is rejected, and nothing else is asked.
-    let (response, made) = evaluate_counting(
+    let (response, made) = evaluate_counting_on(
         &host,
         &signatures(json!([keys_rule(&[&fx.keys.a])])),
         &workload,
@@ -1274,7 +1327,7 @@ fn platform_signatures_accept_an_index_signed_on_each_platform() {
 
     // An index signed itself is enough: no manifest is read.
     let signed = &fx.images.multi_arch.index;
-    let (response, made) = evaluate_counting(
+    let (response, made) = evaluate_counting_on(
         &host,
         &signatures(json!([platform_rule(json!("all"))])),
         &request("Deployment", deployment(&[&signed.reference])),
@@ -1285,11 +1338,14 @@ fn platform_signatures_accept_an_index_signed_on_each_platform() {
 
 #[test]
 fn platform_signatures_name_the_unsigned_and_missing_platforms() {
+    if skip_without(Need::HostCallCounts) {
+        return;
+    }
     let fx = fx();
     let host = private_host();
     let image = &fx.images.one_platform_unsigned;
     let workload = request("Deployment", deployment(&[&image.index.reference]));
-    let (response, made) = evaluate_counting(
+    let (response, made) = evaluate_counting_on(
         &host,
         &signatures(json!([platform_rule(json!("all"))])),
         &workload,
@@ -1305,7 +1361,7 @@ fn platform_signatures_name_the_unsigned_and_missing_platforms() {
     assert_eq!(made, fallback_calls(3));
 
     // Only the listed platforms must be signed, and each must be in the index.
-    let (response, made) = evaluate_counting(
+    let (response, made) = evaluate_counting_on(
         &host,
         &signatures(json!([platform_rule(json!(["linux/amd64"]))])),
         &workload,
@@ -1324,6 +1380,9 @@ fn platform_signatures_name_the_unsigned_and_missing_platforms() {
 
 #[test]
 fn platform_signatures_read_each_index_once_and_check_each_platform_once() {
+    if skip_without(Need::HostCallCounts) {
+        return;
+    }
     let fx = fx();
     let host = private_host();
     let index = &fx.images.per_platform.index;
@@ -1338,7 +1397,7 @@ fn platform_signatures_read_each_index_once_and_check_each_platform_once() {
         platform_rule(json!("all")),
         platform_rule(json!(["linux/arm64"]))
     ]));
-    let (response, made) = evaluate_counting(
+    let (response, made) = evaluate_counting_on(
         &host,
         &settings,
         &request("Deployment", deployment(&images)),

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use super::{measure, run_suite, table_header, table_row, Options, SuiteOptions, Target, Verdict};
+use super::{
+    measure, run_kwctl_figures, run_suite, table_header, table_row, Options, SuiteOptions, Target,
+    Verdict,
+};
 use crate::host::{read_yaml_or_json, Sources, TrustRoot};
 
 #[derive(clap::Args)]
@@ -106,5 +109,22 @@ impl BenchSuiteArgs {
                 .with_context(|| format!("cannot read {}", self.wasm.display()))?,
             options: self.timing.options(),
         })
+    }
+}
+
+/// The cases of `bench-suite` in the real `kwctl run`: its cold cost and recorded host calls.
+#[derive(clap::Args)]
+pub struct BenchKwctlArgs {
+    /// The annotated policy module.
+    #[arg(long)]
+    wasm: PathBuf,
+    /// `kwctl run`s per case.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+}
+
+impl BenchKwctlArgs {
+    pub fn run(self) -> Result<()> {
+        run_kwctl_figures(&self.wasm, self.runs)
     }
 }

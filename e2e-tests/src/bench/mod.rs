@@ -7,6 +7,7 @@
 
 pub mod cases;
 pub mod cli;
+mod kubewarden;
 pub mod objects;
 mod suite;
 
@@ -19,6 +20,7 @@ use serde_json::{json, Value};
 
 use crate::host::{AdmissionResponse, Host, HostBuilder, Sources, TrustRoot};
 
+pub use kubewarden::run_kwctl_figures;
 pub use suite::{run_suite, SuiteOptions};
 
 /// The digest every instant `v2/verify` answer carries.
@@ -148,7 +150,8 @@ pub fn measure(target: &Target, options: &Options) -> Result<Figures> {
     let cold = build(
         builder()
             .execution_timeout(E2E_DEADLINE)
-            .verification_cache_ttl(Duration::ZERO),
+            .verification_cache_ttl(Duration::ZERO)
+            .registry_cache_ttl(Duration::ZERO),
     )?;
     let instantiate = median_of(
         (0..INSTANTIATIONS)

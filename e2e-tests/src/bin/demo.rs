@@ -90,6 +90,7 @@ fn request(image: &str) -> Value {
         "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
         "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
         "operation": "CREATE",
+        "userInfo": {"username": "demo"},
         "namespace": "default",
         "object": {
             "apiVersion": "apps/v1",

@@ -10,7 +10,9 @@
 //!     .sources(Sources::insecure(["127.0.0.1:5000"]))
 //!     .build()?;
 //! assert!(host.validate_settings().valid);
-//! let response = host.validate(&serde_json::json!({"uid": "1", "object": {}}))?;
+//! let request = serde_json::json!({"uid": "1", "kind": {}, "resource": {},
+//!     "operation": "CREATE", "userInfo": {}, "object": {}});
+//! let response = host.validate(&request)?;
 //! println!("{}", serde_json::to_string(&response)?);
 //! # anyhow::Ok(())
 //! ```
@@ -57,7 +59,7 @@ use peak_memory::PeakMemory;
 use registry::Registry;
 use runtime::{Limits, PolicyModule, Workers};
 use stats::StatsRecorder;
-use verify::SigstoreVerifier;
+use verify::{Caching, SigstoreVerifier};
 
 /// Default execution deadline of one policy call (kwctl's default is 2 s).
 pub const DEFAULT_EXECUTION_TIMEOUT: Duration = Duration::from_secs(2);
@@ -65,6 +67,9 @@ pub const DEFAULT_EXECUTION_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_MEMORY_LIMIT: usize = 256 * 1024 * 1024;
 /// How long a successful verification is reused (the real host keeps 60 s).
 pub const DEFAULT_VERIFICATION_CACHE_TTL: Duration = Duration::from_secs(60);
+/// How long an image's signatures, once read, are reused (the real host's sigstore client
+/// caches registry responses 60 s).
+pub const DEFAULT_REGISTRY_CACHE_TTL: Duration = Duration::from_secs(60);
 /// Bound on each registry operation, so an unreachable registry fails the call.
 pub const DEFAULT_REGISTRY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -85,6 +90,7 @@ pub struct HostBuilder {
     execution_timeout: Duration,
     memory_limit: usize,
     cache_ttl: Duration,
+    registry_cache_ttl: Duration,
     registry_timeout: Duration,
     workers: usize,
     allow_unannotated: bool,
@@ -101,6 +107,7 @@ impl Default for HostBuilder {
             execution_timeout: DEFAULT_EXECUTION_TIMEOUT,
             memory_limit: DEFAULT_MEMORY_LIMIT,
             cache_ttl: DEFAULT_VERIFICATION_CACHE_TTL,
+            registry_cache_ttl: DEFAULT_REGISTRY_CACHE_TTL,
             registry_timeout: DEFAULT_REGISTRY_TIMEOUT,
             workers: 1,
             allow_unannotated: false,
@@ -173,6 +180,13 @@ impl HostBuilder {
         self
     }
 
+    /// How long an image's digest and signature layers, once read, serve later `v2/verify`
+    /// calls about it (with other keys or identities), as the real host's registry cache does.
+    pub fn registry_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.registry_cache_ttl = ttl;
+        self
+    }
+
     /// Bound on each registry operation.
     pub fn registry_timeout(mut self, timeout: Duration) -> Self {
         self.registry_timeout = timeout;
@@ -186,8 +200,8 @@ impl HostBuilder {
         self
     }
 
-    /// Also loads a module without Kubewarden metadata (to ask it its protocol version
-    /// while annotating it, or a hand-written test guest). By default such a module is
+    /// Also loads a module without Kubewarden metadata (the module as built, for
+    /// benchmarks, or a hand-written test guest). By default such a module is
     /// refused, as policy-server refuses it: the metadata says how to run the policy.
     pub fn allow_unannotated(mut self) -> Self {
         self.allow_unannotated = true;
@@ -222,7 +236,7 @@ impl HostBuilder {
             None => {
                 return Err(anyhow!(
                     "the policy is not annotated (no `{METADATA_SECTION}` custom section): \
-                     annotate it with `kwctl annotate` or `kwhost annotate` \
+                     annotate it with `kwctl annotate` \
                      (`make annotated-policy.wasm`)"
                 ))
             }
@@ -230,7 +244,10 @@ impl HostBuilder {
         let verifier = SigstoreVerifier::new(
             &self.sources,
             self.trust_root.as_ref(),
-            self.cache_ttl,
+            Caching {
+                verification_ttl: self.cache_ttl,
+                registry_ttl: self.registry_cache_ttl,
+            },
             self.registry_timeout,
             stats.clone(),
         )?;

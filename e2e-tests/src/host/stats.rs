@@ -15,6 +15,8 @@ pub struct HostCallStats {
     pub verifications_performed: u64,
     /// `v2/verify` calls answered from the success cache.
     pub verification_cache_hits: u64,
+    /// Times an image's signatures were read from its registry (registry-cache misses).
+    pub signature_reads: u64,
 }
 
 impl HostCallStats {
@@ -43,6 +45,10 @@ impl StatsRecorder {
 
     pub(crate) fn record_verification_performed(&self) {
         self.update(|s| s.verifications_performed += 1);
+    }
+
+    pub(crate) fn record_signatures_read(&self) {
+        self.update(|s| s.signature_reads += 1);
     }
 
     pub(crate) fn record_cache_hit(&self) {

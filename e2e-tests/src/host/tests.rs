@@ -143,7 +143,7 @@ fn mutation_is_answered_as_a_json_patch() {
     let review = json!({
         "apiVersion": "admission.k8s.io/v1",
         "kind": "AdmissionReview",
-        "request": {"uid": "abc", "operation": "CREATE",
+        "request": {"uid": "abc", "kind": {}, "resource": {}, "operation": "CREATE", "userInfo": {},
                     "object": {"kind": "Pod", "spec": {"image": "busybox", "extra": true}}}
     });
     let response = host.validate(&review).unwrap();
@@ -179,7 +179,7 @@ fn trap_in_validate_is_an_internal_server_error() {
     let host = host(guest(SETTINGS_OK, Validate::Run("unreachable")))
         .build()
         .unwrap();
-    let response = host.validate(&json!({"uid": "u1", "object": {}})).unwrap();
+    let response = host.validate(&request("u1")).unwrap();
     assert!(!response.allowed);
     let status = response.status.unwrap();
     assert_eq!(status.code, Some(500));
@@ -192,9 +192,7 @@ fn trap_in_validate_is_an_internal_server_error() {
         "{status:?}"
     );
     let garbage = host_with_answer("not json");
-    let response = garbage
-        .validate(&json!({"uid": "u2", "object": {}}))
-        .unwrap();
+    let response = garbage.validate(&request("u2")).unwrap();
     assert!(response
         .status
         .unwrap()
@@ -216,9 +214,7 @@ fn runaway_guest_hits_the_deadline_and_the_instance_is_rebuilt() {
         .build()
         .unwrap();
     let started = Instant::now();
-    let response = host
-        .validate(&json!({"uid": "slow", "object": {}}))
-        .unwrap();
+    let response = host.validate(&request("slow")).unwrap();
     assert!(started.elapsed() < Duration::from_secs(5));
     let status = response.status.unwrap();
     assert_eq!(status.code, Some(500));
@@ -575,7 +571,7 @@ mod signed_images {
                 pub_keys(&img.unsigned.reference, &[&keys.a], Value::Null)
             ),
             Err(format!(
-                "Callback evaluation failure: no signatures found for image: {}",
+                "Callback evaluation failure: no signatures found for image: {} ",
                 img.unsigned.reference
             ))
         );
@@ -696,6 +692,17 @@ mod signed_images {
             Err("Callback evaluation failure: verification failed: Several Signature Layers failed verification".to_owned())
         );
         assert!(verify(&host, by_cert(&img.key_a.reference, false)).is_err());
+        // A chain the certificate does not belong to: the real host says only webpki's word.
+        let mut wrong_chain = by_cert(&img.certificate_bundled.reference, true);
+        wrong_chain["certificate_chain"] = json!(fx
+            .fulcio_chain
+            .iter()
+            .map(|c| c.as_bytes())
+            .collect::<Vec<_>>());
+        assert_eq!(
+            verify(&host, wrong_chain),
+            Err("Callback evaluation failure: UnknownIssuer".to_owned())
+        );
 
         // Successes are cached: the same request again does not reach the registry.
         let before = host.stats();
@@ -813,4 +820,9 @@ mod signed_images {
         assert_eq!(stats.verifications_performed, 1);
         assert_eq!(stats.verification_cache_hits, 3);
     }
+}
+
+/// An AdmissionRequest with the fields the host requires and an empty object.
+fn request(uid: &str) -> Value {
+    json!({"uid": uid, "kind": {}, "resource": {}, "operation": "CREATE", "userInfo": {}, "object": {}})
 }

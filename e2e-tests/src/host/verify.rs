@@ -43,6 +43,9 @@ impl std::fmt::Display for VerifyError {
     }
 }
 
+/// How a DSSE pre-authentication encoding starts (the signed bytes of a Sigstore bundle).
+const DSSE_PAE_PREFIX: &[u8] = b"DSSEv1 ";
+
 fn failed(text: impl Into<String>) -> VerifyError {
     VerifyError::Failed(text.into())
 }
@@ -206,12 +209,24 @@ fn check_certificate(
         .map_err(|e| failed(format!("verification failed: {e}")))
 }
 
+/// How long each cache of the verifier keeps a success (errors are never kept).
+pub(crate) struct Caching {
+    /// Answers to identical `v2/verify` requests.
+    pub(crate) verification_ttl: Duration,
+    /// An image's digest and signature layers, for every request about that image: the real
+    /// host's sigstore client caches registry responses per image (60 s), so checking one
+    /// image against three keys reads its signatures once.
+    pub(crate) registry_ttl: Duration,
+}
+
 /// A cosign client for the configured registries and trust root, plus the
-/// success cache the real host keeps.
+/// caches the real host keeps.
 pub(crate) struct SigstoreVerifier {
     // The cosign client needs `&mut self` for every registry round trip.
     client: tokio::sync::Mutex<sigstore::cosign::Client>,
     cache: TtlCache<String>,
+    /// Image as requested -> (digest, trusted signature layers).
+    layers: TtlCache<(String, Vec<SignatureLayer>)>,
     registry_timeout: Duration,
     stats: Arc<StatsRecorder>,
 }
@@ -220,7 +235,7 @@ impl SigstoreVerifier {
     pub(crate) fn new(
         sources: &Sources,
         trust_root: Option<&TrustRoot>,
-        cache_ttl: Duration,
+        caching: Caching,
         registry_timeout: Duration,
         stats: Arc<StatsRecorder>,
     ) -> anyhow::Result<Self> {
@@ -236,7 +251,8 @@ impl SigstoreVerifier {
         };
         Ok(Self {
             client: tokio::sync::Mutex::new(builder.build()?),
-            cache: TtlCache::new(cache_ttl),
+            cache: TtlCache::new(caching.verification_ttl),
+            layers: TtlCache::new(caching.registry_ttl),
             registry_timeout,
             stats,
         })
@@ -264,7 +280,10 @@ impl SigstoreVerifier {
 
     async fn verify_uncached(&self, image: &str, plan: Plan) -> Result<String, VerifyError> {
         self.stats.record_verification_performed();
-        let (digest, layers) = self.trusted_layers(image).await?;
+        let ((digest, layers), _) = self
+            .layers
+            .get_or_try_insert(image.to_owned(), || self.trusted_layers(image))
+            .await?;
         match plan {
             Plan::AllOf(signatures) => check_all_of(&signatures, &layers)?,
             Plan::Certificate {
@@ -284,7 +303,8 @@ impl SigstoreVerifier {
     }
 
     /// Resolves `image` to its manifest digest and reads the signature layers of
-    /// that very digest (so a tag moved meanwhile cannot mix two images).
+    /// that very digest (so a tag moved meanwhile cannot mix two images), from the
+    /// `sha256-<hex>.sig` tag only, as the real host's sigstore 0.13 does.
     async fn trusted_layers(
         &self,
         image: &str,
@@ -300,11 +320,16 @@ impl SigstoreVerifier {
             reference.repository().to_owned(),
             digest.clone(),
         );
-        let layers = self
+        self.stats.record_signatures_read();
+        let mut layers = self
             .bounded(image, client.trusted_signature_layers(&auth, &pinned))
             .await?;
+        // sigstore 0.15 also returns cosign v3 bundles attached as OCI referrers, whose
+        // signed bytes are a DSSE envelope's PAE; the real host never reads them.
+        layers.retain(|layer| !layer.raw_data.starts_with(DSSE_PAE_PREFIX));
         if layers.is_empty() {
-            return Err(failed(format!("no signatures found for image: {image}")));
+            // The real host's text, trailing space included.
+            return Err(failed(format!("no signatures found for image: {image} ")));
         }
         Ok((digest, layers))
     }
@@ -317,7 +342,10 @@ impl SigstoreVerifier {
         operation: impl std::future::Future<Output = sigstore::errors::Result<T>>,
     ) -> Result<T, VerifyError> {
         match tokio::time::timeout(self.registry_timeout, operation).await {
-            Ok(result) => result.map_err(|e| failed(e.to_string())),
+            // The real host's prefix for every registry error of a verification.
+            Ok(result) => {
+                result.map_err(|e| failed(format!("failed to get image trusted layers: {e}")))
+            }
             Err(_) => Err(failed(format!(
                 "registry did not answer within {}s while verifying {image}",
                 self.registry_timeout.as_secs_f32()

@@ -1,13 +1,11 @@
-//! Kubewarden policy metadata: what `metadata.yml` declares, and what `kwctl annotate`
-//! embeds as camelCase JSON in the `io.kubewarden.metadata` custom section of the module,
-//! where policy-server reads how to run the policy.
+//! Kubewarden policy metadata: what `kwctl annotate` embeds, from `metadata.yml`, as camelCase
+//! JSON in the `io.kubewarden.metadata` custom section of the module, where policy-server (and
+//! this crate's host) read how to run the policy.
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use wasm_encoder::{CustomSection, Section};
 use wasmparser::{Parser, Payload};
 
 /// The custom section kwctl writes and policy-evaluator reads.
@@ -20,8 +18,7 @@ pub const WAPC_EXECUTION_MODE: &str = "kubewarden-wapc";
 pub const PROTOCOL_V1: &str = "v1";
 
 /// Policy metadata, field for field as policy-evaluator's `Metadata` serialises it.
-/// Unknown fields are ignored when reading a module (a newer kwctl may add some) but
-/// refused in `metadata.yml` (see [`PolicyMetadata::from_yaml`]).
+/// Unknown fields are ignored when reading a module (a newer kwctl may add some).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PolicyMetadata {
@@ -42,9 +39,6 @@ pub struct PolicyMetadata {
     pub execution_mode: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy_type: Option<String>,
-    /// The host capability calls (`namespace/operation`, e.g. `oci/v2/verify`) the policy makes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub host_capabilities: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_kubewarden_version: Option<String>,
 }
@@ -76,25 +70,6 @@ fn default_execution_mode() -> String {
 }
 
 impl PolicyMetadata {
-    /// Parses a `metadata.yml`. A key this struct does not know is refused: a typo such as
-    /// `backgroundAudti` must not silently fall back to a default.
-    pub fn from_yaml(text: &str) -> Result<Self> {
-        let raw: Value = serde_yaml::from_str(text).context("metadata is not valid YAML")?;
-        let metadata: Self =
-            serde_json::from_value(raw.clone()).context("metadata does not match the schema")?;
-        let known = serde_json::to_value(&metadata)?;
-        if let (Value::Object(raw), Value::Object(known)) = (&raw, &known) {
-            if let Some(unknown) = raw.keys().find(|key| !known.contains_key(*key)) {
-                bail!("metadata: unknown key `{unknown}`");
-            }
-        }
-        for (index, rule) in metadata.rules.iter().enumerate() {
-            rule.check()
-                .map_err(|e| anyhow!("metadata: rules[{index}]: {e}"))?;
-        }
-        Ok(metadata)
-    }
-
     /// Reads the metadata embedded in a module: `None` when it has no metadata section
     /// (or is not a binary module, e.g. WAT text). The first section wins, as in
     /// policy-evaluator.
@@ -129,41 +104,6 @@ impl PolicyMetadata {
             None => bail!("the metadata has no protocolVersion: annotate the policy"),
         }
     }
-
-    /// `wasm` with this metadata appended as the `io.kubewarden.metadata` custom section
-    /// (custom sections may sit anywhere, so the module's own sections stay byte for byte).
-    pub fn embed_in(&self, wasm: &[u8]) -> Result<Vec<u8>> {
-        if !Parser::is_core_wasm(wasm) {
-            bail!("not a binary WebAssembly module");
-        }
-        let mut annotated = wasm.to_vec();
-        CustomSection {
-            name: METADATA_SECTION.into(),
-            data: serde_json::to_vec(self)?.into(),
-        }
-        .append_to(&mut annotated);
-        Ok(annotated)
-    }
-}
-
-impl Rule {
-    /// The checks policy-evaluator applies to each rule: no empty list, and `*` alone.
-    fn check(&self) -> Result<(), String> {
-        for (name, values) in [
-            ("apiGroups", &self.api_groups),
-            ("apiVersions", &self.api_versions),
-            ("resources", &self.resources),
-            ("operations", &self.operations),
-        ] {
-            if values.is_empty() {
-                return Err(format!("{name} must list at least one value"));
-            }
-            if values.len() > 1 && values.iter().any(|v| v == "*") {
-                return Err(format!("{name}: `*` excludes any other value"));
-            }
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -173,52 +113,34 @@ mod tests {
     /// The smallest binary module: magic and version.
     const EMPTY_MODULE: &[u8] = b"\0asm\x01\0\0\0";
 
-    const METADATA: &str = r#"
-rules:
-  - apiGroups: [""]
-    apiVersions: ["v1"]
-    resources: ["pods"]
-    operations: ["CREATE"]
-mutating: true
-annotations:
-  io.kubewarden.policy.title: test
-"#;
-
-    #[test]
-    fn metadata_round_trips_through_the_custom_section() {
-        let mut metadata = PolicyMetadata::from_yaml(METADATA).unwrap();
-        assert!(metadata.background_audit);
-        assert_eq!(metadata.execution_mode, WAPC_EXECUTION_MODE);
-        assert!(PolicyMetadata::from_wasm(EMPTY_MODULE).unwrap().is_none());
-        metadata.protocol_version = Some(PROTOCOL_V1.into());
-        let annotated = metadata.embed_in(EMPTY_MODULE).unwrap();
-        assert!(annotated.starts_with(EMPTY_MODULE));
-        assert_eq!(
-            PolicyMetadata::from_wasm(&annotated).unwrap(),
-            Some(metadata.clone())
-        );
-        metadata.check_runnable().unwrap();
-        // The JSON is camelCase, as kwctl writes it.
-        let json = serde_json::to_value(&metadata).unwrap();
-        assert_eq!(json["protocolVersion"], "v1");
-        assert_eq!(json["executionMode"], "kubewarden-wapc");
-        assert_eq!(json["rules"][0]["apiVersions"][0], "v1");
-        assert_eq!(json["backgroundAudit"], true);
+    /// `EMPTY_MODULE` with a custom section `name` holding `data` (both shorter than 128
+    /// bytes, so each length is one LEB128 byte).
+    fn with_custom_section(name: &str, data: &str) -> Vec<u8> {
+        let mut module = EMPTY_MODULE.to_vec();
+        module.extend([0, (1 + name.len() + data.len()) as u8, name.len() as u8]);
+        module.extend(name.bytes().chain(data.bytes()));
+        module
     }
 
     #[test]
-    fn metadata_yml_typos_and_bad_rules_are_refused() {
-        let typo = format!("{METADATA}backgroundAudti: false\n");
-        let err = PolicyMetadata::from_yaml(&typo).unwrap_err();
-        assert!(err.to_string().contains("`backgroundAudti`"), "{err:#}");
-        let star = METADATA.replace(r#"["CREATE"]"#, r#"["CREATE", "*"]"#);
-        let err = PolicyMetadata::from_yaml(&star).unwrap_err();
-        assert!(err.to_string().contains("rules[0]: operations"), "{err:#}");
+    fn metadata_is_read_from_its_custom_section() {
+        assert!(PolicyMetadata::from_wasm(EMPTY_MODULE).unwrap().is_none());
+        assert!(PolicyMetadata::from_wasm(b"(module)").unwrap().is_none());
+        let json = r#"{"protocolVersion":"v1","rules":[],"mutating":true}"#;
+        let metadata = PolicyMetadata::from_wasm(&with_custom_section(METADATA_SECTION, json))
+            .unwrap()
+            .expect("metadata");
+        assert!(metadata.mutating && metadata.background_audit);
+        assert_eq!(metadata.execution_mode, WAPC_EXECUTION_MODE);
+        metadata.check_runnable().unwrap();
+        let other = with_custom_section("name", json);
+        assert!(PolicyMetadata::from_wasm(&other).unwrap().is_none());
     }
 
     #[test]
     fn only_annotated_wapc_metadata_is_runnable() {
-        let mut metadata = PolicyMetadata::from_yaml(METADATA).unwrap();
+        let json = r#"{"rules":[],"mutating":false}"#;
+        let mut metadata: PolicyMetadata = serde_json::from_str(json).unwrap();
         let err = metadata.check_runnable().unwrap_err();
         assert!(err.to_string().contains("no protocolVersion"), "{err}");
         metadata.protocol_version = Some(PROTOCOL_V1.into());

@@ -1,0 +1,340 @@
+//! `make load`: the real policy-server under load. A local registry with really signed images,
+//! the annotated policy pushed with `kwctl push` and loaded by policy-server from `registry://`,
+//! then concurrent clients POST AdmissionReviews as the API server does.
+//!
+//! Figures are printed, never asserted: they depend on the machine. The run fails only on a
+//! transport error or a wrong verdict.
+
+pub mod mix;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use serde_json::json;
+
+use crate::fixtures::{push_signed_images, Fixtures, Registry};
+use crate::policy_server::{self, kwctl_push, PolicyServer, PolicyServerConfig};
+use mix::{kind_of, Kind, MixImages, Request};
+
+/// The policy's id in policy-server's `policies.yml`.
+const POLICY_ID: &str = "verify-image-signatures";
+/// Where the 50 images of the large Deployment live, under the registry.
+const MANY_PREFIX: &str = "load/image";
+const MANY: usize = 50;
+/// An image that no rule of the settings matches.
+const UNMATCHED: &str = "docker.io/library/nginx:1.27";
+/// Times the large Deployment is sent to the server with the probed deadline.
+const DEADLINE_PROBES: usize = 3;
+/// Requests of each kind, one at a time, after the cold one: the warm figure is their median.
+const WARM_REPEATS: usize = 20;
+/// Failures quoted when the run fails.
+const QUOTED_FAILURES: usize = 5;
+
+/// What `make load` runs.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// The annotated policy module.
+    pub policy: PathBuf,
+    /// Requests under load, after the one-at-a-time cold and warm requests of each kind.
+    pub requests: usize,
+    /// Concurrent clients, each sending one request at a time.
+    pub clients: usize,
+    /// policy-server's `--workers`.
+    pub workers: usize,
+    /// policy-server's `--policy-timeout` under load, in seconds: long enough that no verdict
+    /// depends on the machine's speed.
+    pub policy_timeout: u64,
+    /// `--policy-timeout` of the server that gets the cold large Deployment first, to see
+    /// what a deadline does to it; policy-server's default (2 s) when `None`.
+    pub probe_policy_timeout: Option<u64>,
+}
+
+/// One answered (or failed) request.
+struct Sample {
+    kind: Kind,
+    latency: Duration,
+    outcome: Outcome,
+}
+
+enum Outcome {
+    Right,
+    /// The verdict is not the request's one right verdict.
+    Wrong(String),
+    /// No AdmissionReview came back.
+    Transport(String),
+}
+
+impl Outcome {
+    fn describe(&self) -> String {
+        match self {
+            Outcome::Right => "right verdict".into(),
+            Outcome::Wrong(why) => format!("WRONG verdict: {why}"),
+            Outcome::Transport(why) => format!("TRANSPORT ERROR: {why}"),
+        }
+    }
+}
+
+/// Sets up the registry, images and policy, measures, prints the report, and fails if any
+/// request got a transport error or a wrong verdict.
+pub fn run(options: &LoadOptions) -> Result<()> {
+    eprintln!("Starting a local registry, signing images, pushing the policy with kwctl push...");
+    let registry = Registry::start()?;
+    let fixtures = Fixtures::create(&registry)?;
+    let many = push_signed_images(&registry, MANY_PREFIX, MANY, 1)?;
+    let host = registry.host();
+    let uri = format!("registry://{host}/policies/verify-image-signatures:load");
+    kwctl_push(&options.policy, &uri, Some(&fixtures.sources))?;
+
+    let requests = Request::all(&MixImages {
+        signed: &fixtures.images.key_a,
+        unsigned: &fixtures.images.unsigned,
+        many: &many.images,
+        unmatched: UNMATCHED,
+    });
+    let settings = json!({"signatures": [
+        {"image": format!("{host}/signed/*"), "pubKeys": [fixtures.keys.a]},
+        {"image": format!("{host}/unsigned/*"), "pubKeys": [fixtures.keys.a]},
+        {"image": format!("{host}/{MANY_PREFIX}-*"), "pubKeys": [many.keys[0]]},
+    ]});
+    let config = |policy_timeout| PolicyServerConfig {
+        policies: json!({POLICY_ID: {"module": uri, "allowedToMutate": true, "settings": settings}}),
+        sources_path: Some(fixtures.sources.clone()),
+        workers: options.workers,
+        policy_timeout,
+    };
+    let large = requests
+        .iter()
+        .find(|r| r.kind == Kind::Deployment50)
+        .expect("the mix has a large Deployment");
+
+    eprintln!(
+        "The large Deployment, {DEADLINE_PROBES} times, on a fresh policy-server with {}...",
+        timeout_flag(options.probe_policy_timeout)
+    );
+    let deadline_probe = {
+        let server = PolicyServer::start(&config(options.probe_policy_timeout))?;
+        (0..DEADLINE_PROBES)
+            .map(|_| send(&server, large))
+            .collect::<Vec<_>>()
+    };
+
+    eprintln!(
+        "A fresh policy-server (--policy-timeout {}): one cold request of each kind, then {} requests from {} clients...",
+        options.policy_timeout, options.requests, options.clients
+    );
+    let server = PolicyServer::start(&config(Some(options.policy_timeout)))?;
+    let startup_rss = server.peak_rss_kib()?;
+    let cold: Vec<Sample> = requests.iter().map(|r| send(&server, r)).collect();
+    let warm: Vec<Vec<Sample>> = requests
+        .iter()
+        .map(|r| (0..WARM_REPEATS).map(|_| send(&server, r)).collect())
+        .collect();
+    let started = Instant::now();
+    let loaded = load(&server, &requests, options);
+    let wall = started.elapsed();
+    let peak_rss = server.peak_rss_kib()?;
+
+    println!(
+        "{}: --workers {}, --policy-timeout {} s; {} clients; {} CPUs, load average {}\n",
+        policy_server::version()?,
+        options.workers,
+        options.policy_timeout,
+        options.clients,
+        std::thread::available_parallelism().map_or(0, usize::from),
+        std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+            .unwrap_or_else(|| "unknown".into()),
+    );
+    println!(
+        "One request at a time on a fresh policy-server: the first of each kind (cold: empty \
+         caches), then the median of {WARM_REPEATS} more (warm):\n"
+    );
+    println!("| request | cold | warm | verdicts |\n|---|---|---|---|");
+    for (first, again) in cold.iter().zip(&warm) {
+        let mut latencies: Vec<Duration> = again.iter().map(|s| s.latency).collect();
+        latencies.sort();
+        let right = std::iter::once(first)
+            .chain(again)
+            .filter(|s| matches!(s.outcome, Outcome::Right))
+            .count();
+        println!(
+            "| {} | {} | {} | {right} of {} right |",
+            first.kind.name(),
+            duration(first.latency),
+            duration(percentile(&latencies, 50)),
+            again.len() + 1,
+        );
+    }
+    println!(
+        "\nUnder load: {} requests from {} clients in {}: {:.0} requests/s\n",
+        loaded.len(),
+        options.clients,
+        duration(wall),
+        loaded.len() as f64 / wall.as_secs_f64()
+    );
+    println!("| request | requests | p50 | p99 | max |\n|---|---|---|---|---|");
+    println!("{}", latency_row("all", loaded.iter()));
+    for kind in Kind::ALL {
+        println!(
+            "{}",
+            latency_row(kind.name(), loaded.iter().filter(|s| s.kind == kind))
+        );
+    }
+    println!(
+        "\npolicy-server peak RSS (VmHWM): {} after start-up, {} after the load.",
+        mebibytes(startup_rss),
+        mebibytes(peak_rss)
+    );
+    println!(
+        "\nThe 50-container Deployment {DEADLINE_PROBES} times, one at a time, on a fresh \
+         policy-server with {} (these verdicts depend on speed and never fail the run):\n",
+        timeout_flag(options.probe_policy_timeout)
+    );
+    println!("| request | latency | verdict |\n|---|---|---|");
+    for (n, sample) in deadline_probe.iter().enumerate() {
+        println!(
+            "| {} | {} | {} |",
+            if n == 0 {
+                "first (cold)".into()
+            } else {
+                format!("then {}", n + 1)
+            },
+            duration(sample.latency),
+            sample.outcome.describe()
+        );
+    }
+
+    let transport_errors = deadline_probe
+        .iter()
+        .chain(&cold)
+        .chain(warm.iter().flatten())
+        .chain(&loaded)
+        .filter(|s| matches!(s.outcome, Outcome::Transport(_)));
+    let wrong = cold
+        .iter()
+        .chain(warm.iter().flatten())
+        .chain(&loaded)
+        .filter(|s| matches!(s.outcome, Outcome::Wrong(_)));
+    let failures: Vec<&Sample> = transport_errors.chain(wrong).collect();
+    println!(
+        "\nTransport errors and wrong verdicts: {} of {} requests.",
+        failures.len(),
+        deadline_probe.len() + cold.len() + warm.iter().map(Vec::len).sum::<usize>() + loaded.len()
+    );
+    if !failures.is_empty() {
+        let quoted: Vec<String> = failures
+            .iter()
+            .take(QUOTED_FAILURES)
+            .map(|s| format!("{}: {}", s.kind.name(), s.outcome.describe()))
+            .collect();
+        bail!(
+            "{} requests failed, the first ones:\n{}",
+            failures.len(),
+            quoted.join("\n")
+        );
+    }
+    Ok(())
+}
+
+/// Sends request `i` of the mix, for every `i` below `options.requests`, from
+/// `options.clients` threads that each wait for an answer before sending the next.
+fn load(server: &PolicyServer, requests: &[Request], options: &LoadOptions) -> Vec<Sample> {
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..options.clients)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut samples = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= options.requests {
+                            return samples;
+                        }
+                        let kind = kind_of(i);
+                        let request = requests.iter().find(|r| r.kind == kind);
+                        samples.push(send(server, request.expect("every kind is prepared")));
+                    }
+                })
+            })
+            .collect();
+        clients
+            .into_iter()
+            .flat_map(|client| client.join().expect("a client thread panicked"))
+            .collect()
+    })
+}
+
+/// POSTs `request` and checks the verdict; the latency is the whole HTTP exchange.
+fn send(server: &PolicyServer, request: &Request) -> Sample {
+    let start = Instant::now();
+    let answer = server.validate_review(POLICY_ID, request.review.clone());
+    let latency = start.elapsed();
+    let outcome = match answer {
+        Err(e) => Outcome::Transport(format!("{e:#}")),
+        Ok(response) => match request.check(&response) {
+            Ok(()) => Outcome::Right,
+            Err(e) => Outcome::Wrong(format!("{e:#}")),
+        },
+    };
+    Sample {
+        kind: request.kind,
+        latency,
+        outcome,
+    }
+}
+
+/// `| name | count | p50 | p99 | max |` over `samples`.
+fn latency_row<'a>(name: &str, samples: impl Iterator<Item = &'a Sample>) -> String {
+    let mut latencies: Vec<Duration> = samples.map(|s| s.latency).collect();
+    latencies.sort();
+    let Some(&max) = latencies.last() else {
+        return format!("| {name} | 0 | - | - | - |");
+    };
+    format!(
+        "| {name} | {} | {} | {} | {} |",
+        latencies.len(),
+        duration(percentile(&latencies, 50)),
+        duration(percentile(&latencies, 99)),
+        duration(max)
+    )
+}
+
+/// The nearest-rank `p`th percentile of `sorted`, which is not empty.
+fn percentile(sorted: &[Duration], p: usize) -> Duration {
+    sorted[(sorted.len() * p).div_ceil(100).max(1) - 1]
+}
+
+fn timeout_flag(seconds: Option<u64>) -> String {
+    seconds.map_or_else(
+        || "the default --policy-timeout (2 s)".into(),
+        |s| format!("--policy-timeout {s}"),
+    )
+}
+
+fn duration(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        format!("{:.1} ms", d.as_secs_f64() * 1e3)
+    } else {
+        format!("{:.2} s", d.as_secs_f64())
+    }
+}
+
+fn mebibytes(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let sorted: Vec<Duration> = (1..=200).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&sorted, 50), Duration::from_millis(100));
+        assert_eq!(percentile(&sorted, 99), Duration::from_millis(198));
+        assert_eq!(percentile(&sorted[..1], 99), Duration::from_millis(1));
+    }
+}

@@ -1,0 +1,306 @@
+//! A real Kubewarden `policy-server` on 127.0.0.1, fed AdmissionReviews over HTTP the way the
+//! API server sends them, and `kwctl push`, which publishes a policy for it to load.
+//!
+//! ```no_run
+//! use e2e_tests::policy_server::{PolicyServer, PolicyServerConfig};
+//! let server = PolicyServer::start(&PolicyServerConfig::new(serde_json::json!({
+//!     "vis": {"module": "registry://127.0.0.1:5000/policies/vis:v1", "allowedToMutate": true,
+//!             "settings": {"signatures": []}},
+//! })))?;
+//! let response = server.validate("vis", &serde_json::json!({"uid": "1", "object": {}}))?;
+//! println!("{} (peak RSS {} KiB)", response.allowed, server.peak_rss_kib()?);
+//! # anyhow::Ok(())
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context, Result};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tempfile::TempDir;
+
+use crate::host::AdmissionResponse;
+use crate::supervised::{free_port, Supervised};
+
+/// The binaries, found on `PATH` (Kubewarden's releases ship them).
+pub const POLICY_SERVER_BIN: &str = "policy-server";
+pub const KWCTL_BIN: &str = "kwctl";
+/// Downloading and compiling the policy on a busy 2-core machine can take many seconds.
+const READY_TIMEOUT: Duration = Duration::from_secs(180);
+/// Bound on one HTTP exchange; far above any `--policy-timeout` in use.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+/// The server's stdout and stderr, in its directory.
+const LOG_FILE: &str = "policy-server.log";
+/// Lines of the server's log quoted when it fails to start.
+const LOG_TAIL_LINES: usize = 30;
+/// A free port can be taken by someone else between probing and binding: retry a few times.
+const START_ATTEMPTS: usize = 3;
+
+/// What to run: the policies and the flags that matter to a test.
+#[derive(Clone, Debug)]
+pub struct PolicyServerConfig {
+    /// The `--policies` file: policy id -> `{module, allowedToMutate, settings}`.
+    pub policies: Value,
+    /// `--sources-path` (e.g. `insecure_sources` for the local registry).
+    pub sources_path: Option<PathBuf>,
+    /// `--workers`: evaluation threads.
+    pub workers: usize,
+    /// `--policy-timeout` in seconds; policy-server's default (2 s) when `None`.
+    pub policy_timeout: Option<u64>,
+}
+
+impl PolicyServerConfig {
+    /// `policies` with no sources, two workers and the default timeout.
+    pub fn new(policies: Value) -> Self {
+        Self {
+            policies,
+            sources_path: None,
+            workers: 2,
+            policy_timeout: None,
+        }
+    }
+}
+
+/// A running policy-server, serving plain HTTP on 127.0.0.1. Dropping it stops the process
+/// and deletes its directories.
+pub struct PolicyServer {
+    /// First, so that the process is stopped before its directory is deleted.
+    process: Supervised,
+    port: u16,
+    client: reqwest::blocking::Client,
+    dir: TempDir,
+}
+
+/// The answer to `POST /validate/<id>`.
+#[derive(Deserialize)]
+struct AdmissionReview {
+    response: AdmissionResponse,
+}
+
+impl PolicyServer {
+    /// Starts policy-server with its own ports, download and Sigstore cache directories and
+    /// HOME, and waits until its readiness probe answers 200: every policy downloaded and
+    /// compiled. Fails with the tail of the server's log if it exits or is not ready in time.
+    pub fn start(config: &PolicyServerConfig) -> Result<PolicyServer> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(config) {
+                Err(e) if attempt < START_ATTEMPTS && format!("{e:#}").contains("in use") => {
+                    attempt += 1
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+
+    /// `http://127.0.0.1:PORT`, where `/validate/<policy id>` is served.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's log (stdout and stderr) so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(LOG_FILE)).unwrap_or_default()
+    }
+
+    /// The peak resident set size of the server so far (`VmHWM`), in KiB.
+    pub fn peak_rss_kib(&self) -> Result<u64> {
+        ensure!(!self.process.has_exited(), "policy-server has exited");
+        let path = format!("/proc/{}/status", self.pid());
+        let status =
+            std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .and_then(|value| value.trim().strip_suffix("kB"))
+            .and_then(|kib| kib.trim().parse().ok())
+            .with_context(|| format!("no VmHWM in {path}"))
+    }
+
+    /// Sends `request` (an AdmissionRequest) as the API server does and returns the
+    /// `response` of the AdmissionReview that comes back. Transport failures, HTTP errors
+    /// and unreadable answers are errors; a rejection is a response.
+    pub fn validate(&self, policy_id: &str, request: &Value) -> Result<AdmissionResponse> {
+        self.validate_review(policy_id, admission_review(request))
+    }
+
+    /// [`Self::validate`] with the AdmissionReview already serialised by [`admission_review`]:
+    /// a load generator serialises each request once, so that its own work stays out of
+    /// the latencies it measures.
+    pub fn validate_review(&self, policy_id: &str, review: Vec<u8>) -> Result<AdmissionResponse> {
+        let url = format!("{}/validate/{policy_id}", self.url());
+        let answer = self
+            .client
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(review)
+            .send()
+            .with_context(|| format!("POST {url}"))?;
+        let status = answer.status();
+        let body = answer
+            .text()
+            .with_context(|| format!("POST {url}: reading the answer"))?;
+        ensure!(status.is_success(), "POST {url}: {status}: {body}");
+        let review: AdmissionReview = serde_json::from_str(&body)
+            .with_context(|| format!("POST {url}: not an AdmissionReview: {body}"))?;
+        Ok(review.response)
+    }
+
+    fn start_once(config: &PolicyServerConfig) -> Result<PolicyServer> {
+        let dir = tempfile::Builder::new()
+            .prefix("kw-policy-server-")
+            .tempdir()?;
+        let path = |name: &str| dir.path().join(name);
+        for sub in ["downloads", "sigstore-cache", "home"] {
+            std::fs::create_dir(path(sub))?;
+        }
+        std::fs::write(path("policies.yml"), config.policies.to_string())?;
+        let (port, readiness_port) = (free_port()?, free_port()?);
+        let log = std::fs::File::create(path(LOG_FILE))?;
+
+        let mut command = Command::new(POLICY_SERVER_BIN);
+        command
+            .args(["--addr", "127.0.0.1", "--log-no-color"])
+            .arg("--port")
+            .arg(port.to_string())
+            .arg("--readiness-probe-port")
+            .arg(readiness_port.to_string())
+            .arg("--policies")
+            .arg(path("policies.yml"))
+            .arg("--policies-download-dir")
+            .arg(path("downloads"))
+            .arg("--sigstore-cache-dir")
+            .arg(path("sigstore-cache"))
+            .arg("--workers")
+            .arg(config.workers.to_string())
+            .arg("--ignore-kubernetes-connection-failure");
+        if let Some(sources) = &config.sources_path {
+            command.arg("--sources-path").arg(sources);
+        }
+        if let Some(seconds) = config.policy_timeout {
+            command.arg("--policy-timeout").arg(seconds.to_string());
+        }
+        // Only the flags above configure it: no KUBEWARDEN_* variable from the caller.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("KUBEWARDEN_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .env("HOME", path("home"))
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let process = Supervised::spawn(command, "policy-server").with_context(|| {
+            format!("cannot start `{POLICY_SERVER_BIN}`: install it from Kubewarden's releases")
+        })?;
+        let server = PolicyServer {
+            process,
+            port,
+            client: reqwest::blocking::Client::builder()
+                .timeout(REQUEST_TIMEOUT)
+                .build()?,
+            dir,
+        };
+        if let Err(e) = server.wait_ready(readiness_port) {
+            bail!(
+                "{e}; policy-server log (last {LOG_TAIL_LINES} lines):\n{}",
+                server.log_tail()
+            );
+        }
+        Ok(server)
+    }
+
+    fn wait_ready(&self, readiness_port: u16) -> Result<()> {
+        let url = format!("http://127.0.0.1:{readiness_port}/readiness");
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if self.process.has_exited() {
+                bail!("policy-server exited during start-up");
+            }
+            let ready = self
+                .client
+                .get(&url)
+                .timeout(Duration::from_secs(2))
+                .send()
+                .is_ok_and(|answer| answer.status().is_success());
+            if ready {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("policy-server: {url} did not answer 200 within {READY_TIMEOUT:?}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+    }
+}
+
+/// The `admission.k8s.io/v1` AdmissionReview the API server POSTs for `request`, as JSON.
+pub fn admission_review(request: &Value) -> Vec<u8> {
+    json!({
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": request,
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// `policy-server --version`, e.g. `policy-server 1.31.0`.
+pub fn version() -> Result<String> {
+    let output = Command::new(POLICY_SERVER_BIN)
+        .arg("--version")
+        .output()
+        .with_context(|| format!("cannot run `{POLICY_SERVER_BIN}`"))?;
+    ensure!(
+        output.status.success(),
+        "policy-server --version: {}",
+        output.status
+    );
+    // Then it lists the OPA builtins it implements.
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    Ok(stdout.lines().next().unwrap_or_default().trim().to_owned())
+}
+
+/// Pushes an annotated policy to `uri` (`registry://HOST[:PORT]/REPO:TAG`) with the real
+/// `kwctl push`, with a HOME of its own so that no store or credentials of the user are used.
+pub fn kwctl_push(policy: &Path, uri: &str, sources_path: Option<&Path>) -> Result<()> {
+    let home = tempfile::Builder::new()
+        .prefix("kw-kwctl-home-")
+        .tempdir()?;
+    let mut command = Command::new(KWCTL_BIN);
+    command.arg("push");
+    if let Some(sources) = sources_path {
+        command.arg("--sources-path").arg(sources);
+    }
+    let output = command
+        .arg(policy)
+        .arg(uri)
+        .env("HOME", home.path())
+        .output()
+        .with_context(|| {
+            format!("cannot run `{KWCTL_BIN}`: install it from Kubewarden's releases")
+        })?;
+    ensure!(
+        output.status.success(),
+        "kwctl push {} {uri}: {}\n{}",
+        policy.display(),
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
