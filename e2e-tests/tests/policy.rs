@@ -920,9 +920,13 @@ fn no_spelling_glob_or_duplicate_gets_around_a_rule() {
     let twice = json!({"signatures": [{"image": "*", "pubKeys": [fx.keys.a, fx.keys.a, fx.keys.w], "minimumMatches": 2}]});
     let verdict = env().host.validate_settings_with(&twice);
     assert!(!verdict.valid);
-    assert_eq!(
-        verdict.message.as_deref(),
-        Some("signatures[0].pubKeys[1]: the same key as pubKeys[0]; list each signer once")
+    let message = verdict.message.unwrap_or_default();
+    // Each backend words the refusal its own way around the policy's message.
+    assert!(
+        message.contains(
+            "signatures[0].pubKeys[1]: the same key as pubKeys[0]; list each signer once"
+        ),
+        "{message}"
     );
 
     // 5. Image volumes are images: verified, named in rejections, pinned in place.
@@ -953,20 +957,21 @@ fn no_spelling_glob_or_duplicate_gets_around_a_rule() {
 
 const VERIFY: &str = "oci/v2/verify";
 
-/// Evaluates `request` and counts the `oci/v2/verify` calls the policy made. One backend of
-/// its own serves every such evaluation, locked while it runs, so tests running at once never
-/// count each other's calls.
-fn evaluate_counting(settings: &Value, request: &Value) -> (AdmissionResponse, u64) {
+/// Evaluates `request` and counts the `oci/v2/verify` calls the policy made, where the
+/// backend records them. One backend of its own serves every such evaluation, locked while it
+/// runs, so tests running at once never count each other's calls.
+fn evaluate_counting(settings: &Value, request: &Value) -> (AdmissionResponse, Option<u64>) {
     static HOST: OnceLock<std::sync::Mutex<Backend>> = OnceLock::new();
     let host = HOST
         .get_or_init(|| std::sync::Mutex::new(private_host()))
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let (response, made) = evaluate_counting_on(&host, settings, request);
-    let verifies = made
-        .iter()
-        .find(|(operation, _)| operation == VERIFY)
-        .map_or(0, |(_, count)| *count);
+    let verifies = made.map(|made| {
+        made.iter()
+            .find(|(operation, _)| operation == VERIFY)
+            .map_or(0, |(_, count)| *count)
+    });
     (response, verifies)
 }
 
@@ -986,9 +991,6 @@ fn labelled(object: &Value) -> Value {
 
 #[test]
 fn update_of_a_label_verifies_and_pins_nothing() {
-    if skip_without(Need::HostCallCounts) {
-        return;
-    }
     let fx = fx();
     let settings = signatures(json!([keys_rule(&[&fx.keys.a])]));
     // Signed without a digest, and unsigned (created before the policy): both already run.
@@ -997,16 +999,15 @@ fn update_of_a_label_verifies_and_pins_nothing() {
             let update = update_request(kind, old.clone(), labelled(&old));
             let (response, calls) = evaluate_counting(&settings, &update);
             assert_eq!(patch_ops(&response), [], "{kind} {image}");
-            assert_eq!(calls, 0, "{kind} {image}");
+            if let Some(calls) = calls {
+                assert_eq!(calls, 0, "{kind} {image}");
+            }
         }
     }
 }
 
 #[test]
 fn update_to_an_unsigned_image_is_rejected_and_to_a_signed_one_pinned() {
-    if skip_without(Need::HostCallCounts) {
-        return;
-    }
     let fx = fx();
     let settings = signatures(json!([keys_rule(&[&fx.keys.a])]));
     let unsigned = &fx.images.unsigned.reference;
@@ -1018,7 +1019,7 @@ fn update_to_an_unsigned_image_is_rejected_and_to_a_signed_one_pinned() {
         &update_request("Deployment", old.clone(), to_signed),
     );
     assert_pinned(&response, &[(CONTAINER_0, &fx.images.nested)]);
-    assert_eq!(calls, 1);
+    assert_counted(calls, 1);
     let to_unsigned = deployment(&[&fx.images.unsigned.pinned(), unsigned]);
     let (response, calls) =
         evaluate_counting(&settings, &update_request("Deployment", old, to_unsigned));
@@ -1029,14 +1030,11 @@ fn update_to_an_unsigned_image_is_rejected_and_to_a_signed_one_pinned() {
             fx.images.unsigned.pinned()
         )],
     );
-    assert_eq!(calls, 1);
+    assert_counted(calls, 1);
 }
 
 #[test]
 fn update_that_drops_a_digest_is_pinned_again_once() {
-    if skip_without(Need::HostCallCounts) {
-        return;
-    }
     let fx = fx();
     let settings = signatures(json!([keys_rule(&[&fx.keys.a])]));
     let image = &fx.images.key_a;
@@ -1046,19 +1044,16 @@ fn update_that_drops_a_digest_is_pinned_again_once() {
     let update = update_request("Deployment", running.clone(), reapplied);
     let (response, calls) = evaluate_counting(&settings, &update);
     assert_pinned(&response, &[(CONTAINER_0, image)]);
-    assert_eq!(calls, 1);
+    assert_counted(calls, 1);
     // Applying the pinned result again changes nothing.
     let update = update_request("Deployment", running.clone(), labelled(&running));
     let (response, calls) = evaluate_counting(&settings, &update);
     assert_eq!(patch_ops(&response), []);
-    assert_eq!(calls, 0);
+    assert_counted(calls, 0);
 }
 
 #[test]
 fn update_adding_a_second_ephemeral_container_pins_only_it() {
-    if skip_without(Need::HostCallCounts) {
-        return;
-    }
     let fx = fx();
     let settings = signatures(json!([keys_rule(&[&fx.keys.a])]));
     let debug = &fx.images.nested;
@@ -1075,14 +1070,11 @@ fn update_adding_a_second_ephemeral_container_pins_only_it() {
     update["subResource"] = json!("ephemeralcontainers");
     let (response, calls) = evaluate_counting(&settings, &update);
     assert_pinned(&response, &[("/spec/ephemeralContainers/1/image", debug)]);
-    assert_eq!(calls, 1);
+    assert_counted(calls, 1);
 }
 
 #[test]
 fn update_scaling_a_deployment_whose_registry_is_down() {
-    if skip_without(Need::HostCallCounts) {
-        return;
-    }
     let fx = fx();
     let rules = json!([{"image": "*", "pubKeys": [fx.keys.a]}]);
     // Nothing listens on port 1.
@@ -1092,14 +1084,14 @@ fn update_scaling_a_deployment_whose_registry_is_down() {
     let update = update_request("Deployment", old.clone(), scaled.clone());
     let (response, calls) = evaluate_counting(&signatures(rules.clone()), &update);
     assert_eq!(patch_ops(&response), []);
-    assert_eq!(calls, 0);
+    assert_counted(calls, 0);
     // Through the scale subresource, the object is a Scale: no image at all.
     let scale = json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "spec": {"replicas": 0}});
     let mut update_scale = update_request("Scale", scale.clone(), scale);
     update_scale["subResource"] = json!("scale");
     let (response, calls) = evaluate_counting(&signatures(rules.clone()), &update_scale);
     assert_eq!(patch_ops(&response), []);
-    assert_eq!(calls, 0);
+    assert_counted(calls, 0);
     // With the strict setting, the unreachable registry rejects the update.
     let strict = json!({"signatures": rules, "reverifyUnchangedImages": true});
     let (response, calls) = evaluate_counting(&strict, &update);
@@ -1107,21 +1099,18 @@ fn update_scaling_a_deployment_whose_registry_is_down() {
         &response,
         &["(127.0.0.1:1/acme/app:v1): signatures[0] pubKeys: pubKeys[0]: registry or host error"],
     );
-    assert_eq!(calls, 1);
+    assert_counted(calls, 1);
 }
 
 #[test]
 fn update_with_reverify_unchanged_images_verifies_but_never_pins_them() {
-    if skip_without(Need::HostCallCounts) {
-        return;
-    }
     let fx = fx();
     let strict = json!({"signatures": [keys_rule(&[&fx.keys.a])], "reverifyUnchangedImages": true});
     let old = deployment(&[&fx.images.key_a.reference]);
     let update = update_request("Deployment", old.clone(), labelled(&old));
     let (response, calls) = evaluate_counting(&strict, &update);
     assert_eq!(patch_ops(&response), []);
-    assert_eq!(calls, 1);
+    assert_counted(calls, 1);
     // A changed image next to it is pinned, the unchanged one is not.
     let changed = deployment(&[&fx.images.key_a.reference, &fx.images.nested.reference]);
     let update = update_request("Deployment", old, changed);
@@ -1130,7 +1119,7 @@ fn update_with_reverify_unchanged_images_verifies_but_never_pins_them() {
         &response,
         &[("/spec/template/spec/containers/1/image", &fx.images.nested)],
     );
-    assert_eq!(calls, 2);
+    assert_counted(calls, 2);
     // An unsigned image that predates the policy is rejected on every update.
     let old = deployment(&[&fx.images.unsigned.reference]);
     let update = update_request("Deployment", old.clone(), labelled(&old));
@@ -1139,7 +1128,7 @@ fn update_with_reverify_unchanged_images_verifies_but_never_pins_them() {
         &response,
         &["spec.template.spec.containers[0]", "no signatures"],
     );
-    assert_eq!(calls, 1);
+    assert_counted(calls, 1);
 }
 
 /// The audit record of `key`, parsed.
@@ -1250,14 +1239,29 @@ fn a_rejection_carries_warnings_and_the_audit_record_of_what_passed() {
 }
 
 /// Evaluates on `host` and returns the response with the host calls the evaluation made,
-/// by `namespace/operation`: the one place that reads a backend's call counts.
+/// by `namespace/operation`: the one place that reads a backend's call counts. `None` on a
+/// backend that cannot record them (policy-server), which then checks the verdicts only, and
+/// says so once per test.
 fn evaluate_counting_on(
     host: &Backend,
     settings: &Value,
     request: &Value,
-) -> (AdmissionResponse, Vec<(String, u64)>) {
+) -> (AdmissionResponse, Option<Vec<(String, u64)>>) {
     let verdict = host.validate_settings_with(settings);
     assert!(verdict.valid, "settings refused: {:?}", verdict.message);
+    if let Some(reason) = host.kind().lacks(Need::HostCallCounts) {
+        thread_local!(static SAID: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+        if !SAID.replace(true) {
+            let test = std::thread::current().name().unwrap_or("a test").to_owned();
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "COUNTS SKIPPED on {}: {test}: verdicts checked, host-call counts not: {reason}",
+                host.kind().name()
+            );
+        }
+        let response = host.validate_with(settings, request).expect("evaluate");
+        return (response, None);
+    }
     let before = host.stats();
     let response = host.validate_with(settings, request).expect("evaluate");
     let calls = host
@@ -1270,7 +1274,15 @@ fn evaluate_counting_on(
         })
         .filter(|(_, count)| *count > 0)
         .collect();
-    (response, calls)
+    (response, Some(calls))
+}
+
+/// Asserts host-call counts where the backend recorded them.
+#[track_caller]
+fn assert_counted<T: PartialEq + std::fmt::Debug>(made: Option<T>, expected: T) {
+    if let Some(made) = made {
+        assert_eq!(made, expected);
+    }
 }
 
 fn calls(expected: &[(&str, u64)]) -> Vec<(String, u64)> {
@@ -1295,9 +1307,6 @@ fn platform_rule(platforms: Value) -> Value {
 
 #[test]
 fn platform_signatures_accept_an_index_signed_on_each_platform() {
-    if skip_without(Need::HostCallCounts) {
-        return;
-    }
     let fx = fx();
     let host = private_host();
     let index = &fx.images.per_platform.index;
@@ -1310,7 +1319,7 @@ fn platform_signatures_accept_an_index_signed_on_each_platform() {
     assert_pinned(&response, &[(CONTAINER_0, index)]);
     // The index, then its digest and its manifest, then the two platforms: the
     // attestation manifests the index also lists are not asked about.
-    assert_eq!(made, fallback_calls(3));
+    assert_counted(made, fallback_calls(3));
 
     // Off by default: the unsigned index is rejected, and nothing else is asked.
     let (response, made) = evaluate_counting_on(
@@ -1323,7 +1332,7 @@ fn platform_signatures_accept_an_index_signed_on_each_platform() {
         &["signatures[0] pubKeys: pubKeys[0]: no signatures"],
     );
     assert!(!message(&response).contains("platformSignatures"));
-    assert_eq!(made, calls(&[("oci/v2/verify", 1)]));
+    assert_counted(made, calls(&[("oci/v2/verify", 1)]));
 
     // An index signed itself is enough: no manifest is read.
     let signed = &fx.images.multi_arch.index;
@@ -1333,14 +1342,11 @@ fn platform_signatures_accept_an_index_signed_on_each_platform() {
         &request("Deployment", deployment(&[&signed.reference])),
     );
     assert_pinned(&response, &[(CONTAINER_0, signed)]);
-    assert_eq!(made, calls(&[("oci/v2/verify", 1)]));
+    assert_counted(made, calls(&[("oci/v2/verify", 1)]));
 }
 
 #[test]
 fn platform_signatures_name_the_unsigned_and_missing_platforms() {
-    if skip_without(Need::HostCallCounts) {
-        return;
-    }
     let fx = fx();
     let host = private_host();
     let image = &fx.images.one_platform_unsigned;
@@ -1358,7 +1364,7 @@ fn platform_signatures_name_the_unsigned_and_missing_platforms() {
         )],
     );
     assert!(!message(&response).contains("linux/amd64"));
-    assert_eq!(made, fallback_calls(3));
+    assert_counted(made, fallback_calls(3));
 
     // Only the listed platforms must be signed, and each must be in the index.
     let (response, made) = evaluate_counting_on(
@@ -1367,7 +1373,7 @@ fn platform_signatures_name_the_unsigned_and_missing_platforms() {
         &workload,
     );
     assert_pinned(&response, &[(CONTAINER_0, &image.index)]);
-    assert_eq!(made, fallback_calls(2));
+    assert_counted(made, fallback_calls(2));
     let both = signatures(json!([platform_rule(json!([
         "linux/amd64",
         "linux/s390x"
@@ -1380,9 +1386,6 @@ fn platform_signatures_name_the_unsigned_and_missing_platforms() {
 
 #[test]
 fn platform_signatures_read_each_index_once_and_check_each_platform_once() {
-    if skip_without(Need::HostCallCounts) {
-        return;
-    }
     let fx = fx();
     let host = private_host();
     let index = &fx.images.per_platform.index;
@@ -1409,12 +1412,12 @@ fn platform_signatures_read_each_index_once_and_check_each_platform_once() {
         .all(|(_, _, value)| *value == json!(pinned_index)));
     // Two distinct images (by tag and by digest): each checked and its index read once, the
     // tag resolved once; each platform manifest checked once, whatever the rules and images.
-    assert_eq!(
+    assert_counted(
         made,
         calls(&[
             ("oci/v1/manifest_digest", 1),
             ("oci/v1/oci_manifest", 2),
-            ("oci/v2/verify", 4)
-        ])
+            ("oci/v2/verify", 4),
+        ]),
     );
 }
