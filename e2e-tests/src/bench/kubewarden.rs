@@ -32,13 +32,9 @@ pub fn run_kwctl_figures(wasm: &Path, runs: usize) -> Result<()> {
     )?;
     let kwctl = Kwctl::with(wasm, sources.path(), None)?;
     println!(
-        "`kwctl run` ({} per case, each a new process with empty caches); {} CPUs, load average {}\n",
+        "`kwctl run` ({} per case, each a new process with empty caches); {}\n",
         runs,
-        std::thread::available_parallelism().map_or(0, usize::from),
-        std::fs::read_to_string("/proc/loadavg")
-            .ok()
-            .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-            .unwrap_or_else(|| "unknown".into()),
+        super::machine(),
     );
     println!("| case | kwctl run median | host calls recorded | verdict |\n|---|---|---|---|");
     let cases = cases(&CaseImages {

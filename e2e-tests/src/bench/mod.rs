@@ -247,6 +247,19 @@ fn response_verdict(response: &AdmissionResponse) -> Verdict {
 }
 
 /// Column headings of [`table_row`].
+/// The machine a figure was measured on, e.g. `2 CPUs, load average 0.42`: other work on the
+/// machine inflates every figure, so each command says how much there was.
+pub fn machine() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".into());
+    format!(
+        "{} CPUs, load average {load}",
+        std::thread::available_parallelism().map_or(0, usize::from)
+    )
+}
+
 pub fn table_header() -> String {
     format!(
         "| {:<36} | {:>9} | {:>11} | {:>11} | {:>13} | {:>10} | {:>13} | {:>13} | {:>10} | {:>9} | {} |\n|{}|",

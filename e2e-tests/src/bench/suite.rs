@@ -33,16 +33,11 @@ pub fn run_suite(suite: SuiteOptions) -> Result<()> {
     });
     let options = suite.options;
     println!(
-        "{} timed evaluations after {} warm-up for the policy alone; {} end to end (cold: cache TTL 0; warm: 60 s cache, filled); {} CPUs, load average {}\n",
+        "{} timed evaluations after {} warm-up for the policy alone; {} end to end (cold: cache TTL 0; warm: 60 s cache, filled); {}\n",
         options.iterations,
         options.warmup,
         options.e2e_iterations,
-        std::thread::available_parallelism().map_or(0, usize::from),
-        // Other work on the machine inflates every figure: say how much there was.
-        std::fs::read_to_string("/proc/loadavg")
-            .ok()
-            .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-            .unwrap_or_else(|| "unknown".into()),
+        super::machine(),
     );
     println!("{}", table_header());
     let mut surprises = Vec::new();

@@ -137,16 +137,12 @@ pub fn run(options: &LoadOptions) -> Result<()> {
     let peak_rss = server.peak_rss_kib()?;
 
     println!(
-        "{}: --workers {}, --policy-timeout {} s; {} clients; {} CPUs, load average {}\n",
+        "{}: --workers {}, --policy-timeout {} s; {} clients; {}\n",
         policy_server::version()?,
         options.workers,
         options.policy_timeout,
         options.clients,
-        std::thread::available_parallelism().map_or(0, usize::from),
-        std::fs::read_to_string("/proc/loadavg")
-            .ok()
-            .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-            .unwrap_or_else(|| "unknown".into()),
+        crate::bench::machine(),
     );
     println!(
         "One request at a time on a fresh policy-server: the first of each kind (cold: empty \
