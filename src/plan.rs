@@ -42,7 +42,7 @@ pub struct Unreadable {
     pub reason: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Plan<'s> {
     pub images: Vec<PlannedImage<'s>>,
     pub unreadable: Vec<Unreadable>,
