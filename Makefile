@@ -3,7 +3,7 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-wasip1
 POLICY_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 
-.PHONY: prerequisites test unit-tests e2e-tests e2e-kubewarden lint fmt demo clean push fuzz deny mutants bench bench-kubewarden
+.PHONY: prerequisites test unit-tests e2e-tests e2e-kubewarden lint fmt demo clean push fuzz deny mutants bench
 
 ## What a fresh machine lacks (as root): the wasm target, and the registry the tests start.
 prerequisites:
@@ -15,10 +15,15 @@ policy.wasm: $(POLICY_SOURCES) | prerequisites
 	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p verify-image-signatures
 	cp target/$(WASM_TARGET)/wasm/verify_image_signatures.wasm $@
 
+## The host's floor for `make bench`: a policy that accepts without reading its payload.
+floor-policy.wasm: e2e-tests/floor-policy/src/lib.rs e2e-tests/floor-policy/metadata.yml | prerequisites require-kwctl
+	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p floor-policy
+	kwctl annotate -m e2e-tests/floor-policy/metadata.yml -o $@ target/$(WASM_TARGET)/wasm/floor_policy.wasm
+
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 # The real Kubewarden binaries: annotating and publishing need kwctl; `make e2e-kubewarden`
 # also runs policy-server.
-KUBEWARDEN_RELEASES := Kubewarden's GitHub releases: https://github.com/kubewarden/kwctl/releases and https://github.com/kubewarden/policy-server/releases
+KUBEWARDEN_RELEASES := Kubewarden's GitHub releases
 require-%:
 	@command -v $* >/dev/null || { echo "error: \`$*\` is not on PATH. Get it from $(KUBEWARDEN_RELEASES)" >&2; exit 1; }
 
@@ -32,45 +37,58 @@ push: annotated-policy.wasm | require-kwctl
 	kwctl push $(if $(SOURCES),--sources-path $(SOURCES)) annotated-policy.wasm \
 		registry://$(REGISTRY)/policies/verify-image-signatures:v$(VERSION)
 
-## The end-to-end suite on the real Kubewarden stack: `kwctl run`, then a policy-server
-## loading the policy from the local registry (E2E_BACKEND; `make e2e-tests` runs kwhost).
+## The end-to-end tests on every supported Kubewarden version (oldest and newest), on
+## `kwctl run` and on a policy-server loading the policy from the local registry; each run
+## names its backend and version. The binaries are kwctl-VERSION and policy-server-VERSION.
+KUBEWARDEN_VERSIONS := 1.31.0 1.35.0
 E2E_BACKENDS := kwctl policy-server
-e2e-kubewarden: annotated-policy.wasm | require-kwctl require-policy-server
-	@for backend in $(E2E_BACKENDS); do \
-		echo "=== end-to-end suite on backend $$backend ===" && \
-		E2E_BACKEND=$$backend POLICY_WASM=$(CURDIR)/annotated-policy.wasm \
-			$(CARGO) test -p e2e-tests --test policy || { echo "=== FAILED on backend $$backend ===" >&2; exit 1; }; \
-		echo "=== passed on backend $$backend ==="; \
+e2e-kubewarden: annotated-policy.wasm policy.wasm
+	@for version in $(KUBEWARDEN_VERSIONS); do \
+		for backend in $(E2E_BACKENDS); do \
+			echo "=== end-to-end suite on $$backend $$version ===" && \
+			E2E_KUBEWARDEN_VERSION=$$version E2E_BACKEND=$$backend POLICY_WASM=$(CURDIR)/annotated-policy.wasm \
+				$(CARGO) test -p e2e-tests --test policy --test fixtures \
+				|| { echo "=== FAILED on $$backend $$version ===" >&2; exit 1; }; \
+			echo "=== passed on $$backend $$version ==="; \
+		done; \
+		echo "=== packaging and policy-server stress on Kubewarden $$version ===" && \
+		E2E_KUBEWARDEN_VERSION=$$version POLICY_WASM=$(CURDIR)/annotated-policy.wasm \
+			$(CARGO) test -p e2e-tests --test artifact --test policy_server \
+			|| { echo "=== FAILED on Kubewarden $$version ===" >&2; exit 1; }; \
 	done
 
-## All tests: the policy's unit tests, then the end-to-end suite through a real host and registry.
+## All tests: the policy's unit tests, then every end-to-end test on the real kwctl and
+## policy-server on PATH, against a real registry.
 test: unit-tests e2e-tests
 
 unit-tests:
 	$(CARGO) test -p verify-image-signatures
 
-e2e-tests: annotated-policy.wasm
+e2e-tests: annotated-policy.wasm policy.wasm | require-kwctl require-policy-server
 	POLICY_WASM=$(CURDIR)/annotated-policy.wasm $(CARGO) test -p e2e-tests
 
-## The policy's main job, end to end: real registry, real signatures, verdicts and patches.
+## The policy's main job, end to end in the real kwctl: real registry, real signatures,
+## verdicts, patches, warnings and audit annotations.
 demo: annotated-policy.wasm
 	$(CARGO) run -q -p e2e-tests --bin demo -- $(CURDIR)/annotated-policy.wasm
 
-## What the policy costs, alone and end to end, on fixed cases (README "Performance").
-## Figures only, never pass/fail; the host is a release build (the first one takes minutes).
-bench: policy.wasm
-	$(CARGO) run -q --release -p e2e-tests --bin kwhost -- bench-suite --wasm $(CURDIR)/policy.wasm
+## What the policy itself costs in the real `kwctl bench`: the policy and the floor policy side
+## by side, and the difference (README "Performance"). Figures only, never pass/fail.
+BENCH_ARGS ?=
+bench: annotated-policy.wasm floor-policy.wasm
+	$(CARGO) run -q --release -p e2e-tests --bin bench -- --policy $(CURDIR)/annotated-policy.wasm \
+		--floor $(CURDIR)/floor-policy.wasm $(BENCH_ARGS)
 
 ## The real policy-server under load (README "Load test"): a local registry, the policy pushed
-## with kwctl and loaded from registry://, 2,000 AdmissionReviews from 8 clients. Needs kwctl
-## and policy-server. Figures only; fails only on a transport error or a wrong verdict.
+## with kwctl and loaded from registry://, 2,000 AdmissionReviews from 8 clients, on every
+## supported version. Figures only; fails only on a transport error or a wrong verdict.
 .PHONY: load
 load: annotated-policy.wasm
-	$(CARGO) run -q -p e2e-tests --bin load -- --policy $(CURDIR)/annotated-policy.wasm
-
-## The same cases in the real host, `kwctl run`: cold cost and recorded host calls (figures only).
-bench-kubewarden: annotated-policy.wasm | require-kwctl
-	$(CARGO) run -q -p e2e-tests --bin kwhost -- bench-kwctl --wasm $(CURDIR)/annotated-policy.wasm
+	@for version in $(KUBEWARDEN_VERSIONS); do \
+		echo "=== load test on policy-server $$version ===" && \
+		E2E_KUBEWARDEN_VERSION=$$version $(CARGO) run -q --release -p e2e-tests --bin load -- \
+			--policy $(CURDIR)/annotated-policy.wasm || exit 1; \
+	done
 
 ## Fuzz each target for FUZZ_SECONDS (libFuzzer, native build, fake verifier). The grown
 ## corpus stays in fuzz/corpus/ (not committed); fuzz/seeds/ is written by fuzz/seeds.py.
@@ -107,4 +125,4 @@ fmt:
 
 clean:
 	$(CARGO) clean
-	rm -f policy.wasm annotated-policy.wasm
+	rm -f policy.wasm annotated-policy.wasm floor-policy.wasm

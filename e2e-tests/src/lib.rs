@@ -1,12 +1,12 @@
-//! A stand-in for the Kubewarden policy-server: loads a waPC policy, serves the host
-//! capabilities with real Sigstore checks, and builds signed-image fixtures in a local registry;
-//! and runs the end-to-end suite on it or on the real Kubewarden stack (`backend`).
+//! The end-to-end side of verify-image-signatures: signed-image fixtures in a local registry,
+//! and the real Kubewarden host (`kwctl`, `policy-server`) that the suite, the demo, the
+//! benchmark and the load test run the policy in.
 
 pub mod backend;
 pub mod bench;
 pub mod fixtures;
-pub mod host;
+pub mod kubewarden;
 pub mod load;
-pub mod policy_artifact;
 pub mod policy_server;
+pub mod response;
 mod supervised;

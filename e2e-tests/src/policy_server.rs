@@ -1,18 +1,18 @@
 //! A real Kubewarden `policy-server` on 127.0.0.1, fed AdmissionReviews over HTTP the way the
-//! API server sends them, and `kwctl push`, which publishes a policy for it to load.
+//! API server sends them.
 //!
 //! ```no_run
 //! use e2e_tests::policy_server::{PolicyServer, PolicyServerConfig};
 //! let server = PolicyServer::start(&PolicyServerConfig::new(serde_json::json!({
 //!     "vis": {"module": "registry://127.0.0.1:5000/policies/vis:v1", "allowedToMutate": true,
-//!             "settings": {"signatures": []}},
+//!             "hostCapabilities": ["oci/v2/verify"], "settings": {"signatures": []}},
 //! })))?;
 //! let response = server.validate("vis", &serde_json::json!({"uid": "1", "object": {}}))?;
 //! println!("{} (peak RSS {} KiB)", response.allowed, server.peak_rss_kib()?);
 //! # anyhow::Ok(())
 //! ```
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,12 +21,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::host::AdmissionResponse;
+use crate::kubewarden::Kubewarden;
+use crate::response::AdmissionResponse;
 use crate::supervised::{free_port, Supervised};
-
-/// The binaries, found on `PATH` (Kubewarden's releases ship them).
-pub const POLICY_SERVER_BIN: &str = "policy-server";
-pub const KWCTL_BIN: &str = "kwctl";
 /// Downloading and compiling the policy on a busy 2-core machine can take many seconds.
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
 /// Bound on one HTTP exchange; far above any `--policy-timeout` in use.
@@ -41,10 +38,13 @@ const START_ATTEMPTS: usize = 3;
 /// What to run: the policies and the flags that matter to a test.
 #[derive(Clone, Debug)]
 pub struct PolicyServerConfig {
-    /// The `--policies` file: policy id -> `{module, allowedToMutate, settings}`.
+    /// The `--policies` file: policy id -> `{module, allowedToMutate, hostCapabilities,
+    /// settings}`.
     pub policies: Value,
     /// `--sources-path` (e.g. `insecure_sources` for the local registry).
     pub sources_path: Option<PathBuf>,
+    /// `--sigstore-trust-config` (policy-server 1.35 and later).
+    pub trust_config: Option<PathBuf>,
     /// `--workers`: evaluation threads.
     pub workers: usize,
     /// `--policy-timeout` in seconds; policy-server's default (2 s) when `None`.
@@ -57,6 +57,7 @@ impl PolicyServerConfig {
         Self {
             policies,
             sources_path: None,
+            trust_config: None,
             workers: 2,
             policy_timeout: None,
         }
@@ -135,22 +136,33 @@ impl PolicyServer {
     /// a load generator serialises each request once, so that its own work stays out of
     /// the latencies it measures.
     pub fn validate_review(&self, policy_id: &str, review: Vec<u8>) -> Result<AdmissionResponse> {
+        let (status, body) = self.post(policy_id, review)?;
+        ensure!(
+            status == 200,
+            "POST /validate/{policy_id}: {status}: {body}"
+        );
+        let review: AdmissionReview = serde_json::from_str(&body).with_context(|| {
+            format!("POST /validate/{policy_id}: not an AdmissionReview: {body}")
+        })?;
+        Ok(review.response)
+    }
+
+    /// POSTs `body` to `/validate/<policy_id>` as it is: the HTTP status and the answer's text.
+    /// Only a transport failure is an error.
+    pub fn post(&self, policy_id: &str, body: Vec<u8>) -> Result<(u16, String)> {
         let url = format!("{}/validate/{policy_id}", self.url());
         let answer = self
             .client
             .post(&url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(review)
+            .body(body)
             .send()
             .with_context(|| format!("POST {url}"))?;
-        let status = answer.status();
-        let body = answer
+        let status = answer.status().as_u16();
+        let text = answer
             .text()
             .with_context(|| format!("POST {url}: reading the answer"))?;
-        ensure!(status.is_success(), "POST {url}: {status}: {body}");
-        let review: AdmissionReview = serde_json::from_str(&body)
-            .with_context(|| format!("POST {url}: not an AdmissionReview: {body}"))?;
-        Ok(review.response)
+        Ok((status, text))
     }
 
     fn start_once(config: &PolicyServerConfig) -> Result<PolicyServer> {
@@ -165,7 +177,7 @@ impl PolicyServer {
         let (port, readiness_port) = (free_port()?, free_port()?);
         let log = std::fs::File::create(path(LOG_FILE))?;
 
-        let mut command = Command::new(POLICY_SERVER_BIN);
+        let mut command = Command::new(&Kubewarden::get()?.policy_server);
         command
             .args(["--addr", "127.0.0.1", "--log-no-color"])
             .arg("--port")
@@ -184,6 +196,9 @@ impl PolicyServer {
         if let Some(sources) = &config.sources_path {
             command.arg("--sources-path").arg(sources);
         }
+        if let Some(trust_config) = &config.trust_config {
+            command.arg("--sigstore-trust-config").arg(trust_config);
+        }
         if let Some(seconds) = config.policy_timeout {
             command.arg("--policy-timeout").arg(seconds.to_string());
         }
@@ -199,9 +214,8 @@ impl PolicyServer {
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        let process = Supervised::spawn(command, "policy-server").with_context(|| {
-            format!("cannot start `{POLICY_SERVER_BIN}`: install it from Kubewarden's releases")
-        })?;
+        let process =
+            Supervised::spawn(command, "policy-server").context("cannot start policy-server")?;
         let server = PolicyServer {
             process,
             port,
@@ -258,49 +272,4 @@ pub fn admission_review(request: &Value) -> Vec<u8> {
     })
     .to_string()
     .into_bytes()
-}
-
-/// `policy-server --version`, e.g. `policy-server 1.31.0`.
-pub fn version() -> Result<String> {
-    let output = Command::new(POLICY_SERVER_BIN)
-        .arg("--version")
-        .output()
-        .with_context(|| format!("cannot run `{POLICY_SERVER_BIN}`"))?;
-    ensure!(
-        output.status.success(),
-        "policy-server --version: {}",
-        output.status
-    );
-    // Then it lists the OPA builtins it implements.
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    Ok(stdout.lines().next().unwrap_or_default().trim().to_owned())
-}
-
-/// Pushes an annotated policy to `uri` (`registry://HOST[:PORT]/REPO:TAG`) with the real
-/// `kwctl push`, with a HOME of its own so that no store or credentials of the user are used.
-pub fn kwctl_push(policy: &Path, uri: &str, sources_path: Option<&Path>) -> Result<()> {
-    let home = tempfile::Builder::new()
-        .prefix("kw-kwctl-home-")
-        .tempdir()?;
-    let mut command = Command::new(KWCTL_BIN);
-    command.arg("push");
-    if let Some(sources) = sources_path {
-        command.arg("--sources-path").arg(sources);
-    }
-    let output = command
-        .arg(policy)
-        .arg(uri)
-        .env("HOME", home.path())
-        .output()
-        .with_context(|| {
-            format!("cannot run `{KWCTL_BIN}`: install it from Kubewarden's releases")
-        })?;
-    ensure!(
-        output.status.success(),
-        "kwctl push {} {uri}: {}\n{}",
-        policy.display(),
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(())
 }

@@ -1,24 +1,26 @@
 //! verify-image-signatures end to end: the real `policy.wasm` in a real host, verifying real
 //! cosign signatures of images in a real registry on 127.0.0.1.
 //!
-//! The host is chosen by `E2E_BACKEND`: `kwhost` (the default, in process), `kwctl`
-//! (`kwctl run`) or `policy-server` (HTTP). A test that needs what a backend lacks starts with
-//! `if skip_without(Need::...) { return; }`, which prints why it is skipped.
-//! `make e2e-tests` builds the policy and points `POLICY_WASM` at it; `make e2e-kubewarden`
-//! runs this suite on kwctl and policy-server.
+//! The host is chosen by `E2E_BACKEND`: `kwctl` (the default, `kwctl run`) or `policy-server`
+//! (HTTP), and its version by `E2E_KUBEWARDEN_VERSION`; the policy is granted exactly the
+//! host capabilities `metadata.yml` declares. A test that needs what a backend lacks starts
+//! with `if skip_without(Need::...) { return; }`, which prints why it is skipped.
+//! `make test` builds the policy and points `POLICY_WASM` at it; `make e2e-kubewarden` runs
+//! this suite on kwctl and policy-server of every supported version.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use e2e_tests::backend::{self, Backend, BackendConfig, BackendKind, Need};
-use e2e_tests::fixtures::{Fixtures, Image, Registry};
-use e2e_tests::host::{AdmissionResponse, HostCallStats};
+use e2e_tests::backend::{self, Backend, BackendConfig, BackendKind, Grant, Need};
+use e2e_tests::fixtures::{push_signed_images, Fixtures, Image, Registry};
+use e2e_tests::kubewarden::Kubewarden;
+use e2e_tests::response::AdmissionResponse;
 use serde_json::{json, Value};
 
 struct Env {
     /// Kept alive for the whole test process.
-    _registry: Registry,
+    registry: Registry,
     fixtures: Fixtures,
     wasm: PathBuf,
     /// The backend every evaluation of [`evaluate`] goes through.
@@ -37,12 +39,18 @@ fn env() -> &'static Env {
             wasm.display()
         );
         let kind = BackendKind::from_env().unwrap();
-        let _ = writeln!(std::io::stderr(), "e2e suite on backend {}", kind.name());
+        let kubewarden = Kubewarden::get().unwrap();
+        let _ = writeln!(
+            std::io::stderr(),
+            "e2e suite on backend {} {}",
+            kind.name(),
+            kubewarden.version
+        );
         let registry = Registry::start().expect("start the local registry");
         let fixtures = Fixtures::create(&registry).expect("create the signed images");
-        let host = start_backend(kind, &fixtures, &wasm);
+        let host = start_backend(kind, &fixtures, &wasm, Grant::declared().unwrap());
         Env {
-            _registry: registry,
+            registry,
             fixtures,
             wasm,
             host,
@@ -50,19 +58,25 @@ fn env() -> &'static Env {
     })
 }
 
-fn start_backend(kind: BackendKind, fixtures: &Fixtures, wasm: &std::path::Path) -> Backend {
-    Backend::start(kind, &BackendConfig { wasm, fixtures })
-        .unwrap_or_else(|e| panic!("cannot start the {} backend: {e:#}", kind.name()))
+fn start_backend(
+    kind: BackendKind,
+    fixtures: &Fixtures,
+    wasm: &std::path::Path,
+    grant: Grant,
+) -> Backend {
+    Backend::start(
+        kind,
+        &BackendConfig {
+            wasm,
+            fixtures,
+            grant,
+        },
+    )
+    .unwrap_or_else(|e| panic!("cannot start the {} backend: {e:#}", kind.name()))
 }
 
 fn fx() -> &'static Fixtures {
     &env().fixtures
-}
-
-/// A backend of its own, for tests that count host calls (start them with
-/// `if skip_without(Need::HostCallCounts) { return; }`).
-fn private_host() -> Backend {
-    start_backend(env().host.kind(), fx(), &env().wasm)
 }
 
 /// Whether this backend cannot run the calling test for want of `need` (the reason is printed).
@@ -812,7 +826,6 @@ fn one_host_call_per_unique_image_and_key() {
         return;
     }
     let fx = fx();
-    let host = private_host();
     let images = [
         &fx.images.two_of_three.reference,
         &fx.images.key_a.reference,
@@ -823,19 +836,60 @@ fn one_host_call_per_unique_image_and_key() {
         {"image": format!("{}/*", fx.registry), "pubKeys": [fx.keys.a, fx.keys.k1], "minimumMatches": 1},
         {"image": format!("{}/acme/*", fx.registry), "pubKeys": [fx.keys.a]},
     ]));
-    let before = host.stats();
-    let response = host
-        .validate_with(&settings, &request("Deployment", deployment(&all)))
-        .unwrap();
+    let (response, made) =
+        evaluate_counting_on(&settings, &request("Deployment", deployment(&all)));
     assert_eq!(patch_ops(&response).len(), 10);
-    let after: HostCallStats = host.stats();
     // two_of_three: key a fails, k1 verifies (2); key_a: a verifies (1); nested: a verifies,
     // and the second rule's identical check is not asked again (1).
-    assert_eq!(
-        after.calls("oci/v2/verify") - before.calls("oci/v2/verify"),
-        4
+    assert_counted(made, calls(&[(VERIFY, 4)]));
+}
+
+/// The host reads an image's signatures once, however many containers and keys check it: the
+/// registry's own access log counts the `GET`s of each `.sig` tag, which must be as many as
+/// for an image checked once, by one key, in one container (the host's client fetches the
+/// signature manifest more than once per read). Images of this test's own, so that no other
+/// test's reads are counted.
+#[test]
+fn signatures_are_read_once_per_image() {
+    let prefix = "reads/image";
+    let signed = push_signed_images(&env().registry, prefix, 4, 3).expect("sign images");
+    let rule = |keys: &[String]| {
+        signatures(json!([{"image": format!("{}/{prefix}-*", fx().registry), "pubKeys": keys}]))
+    };
+    let once = &signed.images[3].reference;
+    let (response, _) =
+        evaluate_counting_on(&rule(&signed.keys[..1]), &request("Pod", pod(&[once])));
+    assert_eq!(patch_ops(&response).len(), 1);
+    let images: Vec<&str> = (0..12)
+        .map(|i| signed.images[i % 3].reference.as_str())
+        .collect();
+    let (response, made) = evaluate_counting_on(
+        &rule(&signed.keys),
+        &request("Deployment", deployment(&images)),
     );
-    assert_eq!(after.total - before.total, 4);
+    assert_eq!(patch_ops(&response).len(), 12);
+    assert_counted(made, calls(&[(VERIFY, 9)]));
+    let reads = env()
+        .registry
+        .manifest_reads()
+        .expect("the registry's access log");
+    let gets = |image: &Image| {
+        let repository = image
+            .reference
+            .split_once('/')
+            .unwrap()
+            .1
+            .rsplit_once(':')
+            .unwrap()
+            .0;
+        let signature = format!("{repository}:{}.sig", image.digest.replace(':', "-"));
+        reads.iter().filter(|read| **read == signature).count()
+    };
+    let per_read = gets(&signed.images[3]);
+    assert!(per_read > 0, "{reads:#?}");
+    for image in &signed.images[..3] {
+        assert_eq!(gets(image), per_read, "{}: {reads:#?}", image.reference);
+    }
 }
 
 /// The five inputs of issue 9 that used to be admitted unverified, through the real wasm.
@@ -958,15 +1012,9 @@ fn no_spelling_glob_or_duplicate_gets_around_a_rule() {
 const VERIFY: &str = "oci/v2/verify";
 
 /// Evaluates `request` and counts the `oci/v2/verify` calls the policy made, where the
-/// backend records them. One backend of its own serves every such evaluation, locked while it
-/// runs, so tests running at once never count each other's calls.
+/// backend records them.
 fn evaluate_counting(settings: &Value, request: &Value) -> (AdmissionResponse, Option<u64>) {
-    static HOST: OnceLock<std::sync::Mutex<Backend>> = OnceLock::new();
-    let host = HOST
-        .get_or_init(|| std::sync::Mutex::new(private_host()))
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let (response, made) = evaluate_counting_on(&host, settings, request);
+    let (response, made) = evaluate_counting_on(settings, request);
     let verifies = made.map(|made| {
         made.iter()
             .find(|(operation, _)| operation == VERIFY)
@@ -1238,43 +1286,31 @@ fn a_rejection_carries_warnings_and_the_audit_record_of_what_passed() {
     assert_eq!((quiet.warnings, quiet.audit_annotations), (None, None));
 }
 
-/// Evaluates on `host` and returns the response with the host calls the evaluation made,
-/// by `namespace/operation`: the one place that reads a backend's call counts. `None` on a
+/// Evaluates and returns the response with the host calls the evaluation made, by
+/// `namespace/operation`: the one place that reads a backend's call counts. `None` on a
 /// backend that cannot record them (policy-server), which then checks the verdicts only, and
 /// says so once per test.
 fn evaluate_counting_on(
-    host: &Backend,
     settings: &Value,
     request: &Value,
 ) -> (AdmissionResponse, Option<Vec<(String, u64)>>) {
+    let host = &env().host;
     let verdict = host.validate_settings_with(settings);
     assert!(verdict.valid, "settings refused: {:?}", verdict.message);
-    if let Some(reason) = host.kind().lacks(Need::HostCallCounts) {
+    let (response, made) = host.validate_counting(settings, request).expect("evaluate");
+    let Some(made) = made else {
         thread_local!(static SAID: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
         if !SAID.replace(true) {
             let test = std::thread::current().name().unwrap_or("a test").to_owned();
             let _ = writeln!(
                 std::io::stderr().lock(),
-                "COUNTS SKIPPED on {}: {test}: verdicts checked, host-call counts not: {reason}",
+                "COUNTS SKIPPED on {}: {test}: verdicts checked, host-call counts not: it records no host calls",
                 host.kind().name()
             );
         }
-        let response = host.validate_with(settings, request).expect("evaluate");
         return (response, None);
-    }
-    let before = host.stats();
-    let response = host.validate_with(settings, request).expect("evaluate");
-    let calls = host
-        .stats()
-        .per_operation
-        .into_iter()
-        .map(|(operation, count)| {
-            let earlier = before.calls(&operation);
-            (operation, count - earlier)
-        })
-        .filter(|(_, count)| *count > 0)
-        .collect();
-    (response, Some(calls))
+    };
+    (response, Some(made.per_operation.into_iter().collect()))
 }
 
 /// Asserts host-call counts where the backend recorded them.
@@ -1308,25 +1344,18 @@ fn platform_rule(platforms: Value) -> Value {
 #[test]
 fn platform_signatures_accept_an_index_signed_on_each_platform() {
     let fx = fx();
-    let host = private_host();
     let index = &fx.images.per_platform.index;
     let workload = request("Deployment", deployment(&[&index.reference]));
-    let (response, made) = evaluate_counting_on(
-        &host,
-        &signatures(json!([platform_rule(json!("all"))])),
-        &workload,
-    );
+    let (response, made) =
+        evaluate_counting_on(&signatures(json!([platform_rule(json!("all"))])), &workload);
     assert_pinned(&response, &[(CONTAINER_0, index)]);
     // The index, then its digest and its manifest, then the two platforms: the
     // attestation manifests the index also lists are not asked about.
     assert_counted(made, fallback_calls(3));
 
     // Off by default: the unsigned index is rejected, and nothing else is asked.
-    let (response, made) = evaluate_counting_on(
-        &host,
-        &signatures(json!([keys_rule(&[&fx.keys.a])])),
-        &workload,
-    );
+    let (response, made) =
+        evaluate_counting_on(&signatures(json!([keys_rule(&[&fx.keys.a])])), &workload);
     assert_rejected(
         &response,
         &["signatures[0] pubKeys: pubKeys[0]: no signatures"],
@@ -1337,7 +1366,6 @@ fn platform_signatures_accept_an_index_signed_on_each_platform() {
     // An index signed itself is enough: no manifest is read.
     let signed = &fx.images.multi_arch.index;
     let (response, made) = evaluate_counting_on(
-        &host,
         &signatures(json!([platform_rule(json!("all"))])),
         &request("Deployment", deployment(&[&signed.reference])),
     );
@@ -1348,14 +1376,10 @@ fn platform_signatures_accept_an_index_signed_on_each_platform() {
 #[test]
 fn platform_signatures_name_the_unsigned_and_missing_platforms() {
     let fx = fx();
-    let host = private_host();
     let image = &fx.images.one_platform_unsigned;
     let workload = request("Deployment", deployment(&[&image.index.reference]));
-    let (response, made) = evaluate_counting_on(
-        &host,
-        &signatures(json!([platform_rule(json!("all"))])),
-        &workload,
-    );
+    let (response, made) =
+        evaluate_counting_on(&signatures(json!([platform_rule(json!("all"))])), &workload);
     assert_rejected(
         &response,
         &[&format!(
@@ -1368,7 +1392,6 @@ fn platform_signatures_name_the_unsigned_and_missing_platforms() {
 
     // Only the listed platforms must be signed, and each must be in the index.
     let (response, made) = evaluate_counting_on(
-        &host,
         &signatures(json!([platform_rule(json!(["linux/amd64"]))])),
         &workload,
     );
@@ -1387,7 +1410,6 @@ fn platform_signatures_name_the_unsigned_and_missing_platforms() {
 #[test]
 fn platform_signatures_read_each_index_once_and_check_each_platform_once() {
     let fx = fx();
-    let host = private_host();
     let index = &fx.images.per_platform.index;
     let pinned_index = pinned(index);
     let images = [
@@ -1400,11 +1422,8 @@ fn platform_signatures_read_each_index_once_and_check_each_platform_once() {
         platform_rule(json!("all")),
         platform_rule(json!(["linux/arm64"]))
     ]));
-    let (response, made) = evaluate_counting_on(
-        &host,
-        &settings,
-        &request("Deployment", deployment(&images)),
-    );
+    let (response, made) =
+        evaluate_counting_on(&settings, &request("Deployment", deployment(&images)));
     let ops = patch_ops(&response);
     assert_eq!(ops.len(), 3, "the pinned spelling stays as it is: {ops:?}");
     assert!(ops
@@ -1420,4 +1439,41 @@ fn platform_signatures_read_each_index_once_and_check_each_platform_once() {
             ("oci/v2/verify", 4),
         ]),
     );
+}
+
+/// Least privilege (Kubewarden 1.35): granted exactly what `metadata.yml` declares, the whole
+/// suite passes (every backend of this suite is granted that). With one capability taken
+/// away, an evaluation that needs it fails closed, and the rejection names the capability.
+#[test]
+fn a_capability_taken_away_fails_closed_naming_it() {
+    if skip_without(Need::CapabilityGrants) {
+        return;
+    }
+    let fx = fx();
+    let kind = env().host.kind();
+    let per_platform = request(
+        "Deployment",
+        deployment(&[&fx.images.per_platform.index.reference]),
+    );
+    let signed = request("Pod", pod(&[&fx.images.key_a.reference]));
+    let platform_settings = signatures(json!([platform_rule(json!("all"))]));
+    let key_settings = signatures(json!([keys_rule(&[&fx.keys.a])]));
+    for (capability, settings, workload) in [
+        ("oci/v2/verify", &key_settings, &signed),
+        ("oci/v1/manifest_digest", &platform_settings, &per_platform),
+        ("oci/v1/oci_manifest", &platform_settings, &per_platform),
+    ] {
+        let grant = Grant::declared_without(capability).unwrap();
+        let host = start_backend(kind, fx, &env().wasm, grant);
+        let response = host.validate_with(settings, workload).expect("evaluate");
+        assert!(
+            !response.allowed,
+            "accepted without {capability}: {response:?}"
+        );
+        assert!(
+            message(&response).contains(capability),
+            "{capability} is not named in {:?}",
+            message(&response)
+        );
+    }
 }

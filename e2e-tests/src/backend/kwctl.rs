@@ -1,19 +1,19 @@
 //! The `kwctl` backend: every evaluation is one `kwctl run` of the annotated policy, with the
 //! fixtures' trust root (`--sigstore-trust-config`) and plain-HTTP registry
-//! (`--sources-path`), its host calls recorded (`--record-host-capabilities-interactions`).
+//! (`--sources-path`), its host calls recorded (`--record-host-capabilities-interactions`)
+//! and, on 1.35, only the granted capabilities allowed (`--allowed-host-capabilities`).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::Mutex;
+use std::path::PathBuf;
+use std::process::Output;
 
 use anyhow::{bail, Context, Result};
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use super::{require_binary, BackendConfig};
-use crate::host::{AdmissionResponse, HostCallStats};
-use crate::policy_server::KWCTL_BIN;
+use super::{BackendConfig, Grant};
+use crate::kubewarden::{declared_capabilities, Kubewarden};
+use crate::response::{AdmissionResponse, HostCalls};
 
 /// Where to keep every host-call recording, when set.
 const RECORDINGS_VAR: &str = "E2E_KWCTL_RECORDINGS";
@@ -21,66 +21,51 @@ const RECORDINGS_VAR: &str = "E2E_KWCTL_RECORDINGS";
 /// What `kwctl run` prints when the policy refuses its settings.
 const SETTINGS_NOT_VALID: &str = "Provided settings are not valid";
 
-/// `kwctl` with `home` as its HOME: kwctl keeps its policy store and wasmtime cache there,
-/// and nothing of the user's leaks in.
-pub fn kwctl_command(kwctl: &Path, home: &Path) -> Command {
-    let mut command = Command::new(kwctl);
-    command
-        .env("HOME", home)
-        .env("XDG_CACHE_HOME", home.join(".cache"))
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("XDG_DATA_HOME", home.join(".local/share"))
-        .env("NO_COLOR", "1")
-        .env("RUST_BACKTRACE", "0");
-    command
-}
-
 /// Runs the policy with `kwctl run`, one process per evaluation.
 pub struct Kwctl {
-    kwctl: PathBuf,
+    kubewarden: &'static Kubewarden,
     wasm: PathBuf,
-    trust_config: Option<PathBuf>,
+    trust_config: PathBuf,
     sources: PathBuf,
+    grant: Grant,
+    /// What `metadata.yml` declares: no recorded call may fall outside it.
+    declared: Vec<String>,
     /// HOME of every run of this test process (one wasmtime cache, shared).
     home: TempDir,
-    stats: Mutex<HostCallStats>,
 }
 
 impl Kwctl {
     pub fn new(config: &BackendConfig) -> Result<Self> {
-        Self::with(
-            config.wasm,
-            &config.fixtures.sources,
-            Some(&config.fixtures.trust_config),
-        )
-    }
-
-    /// Runs `wasm` (a file, or `registry://`) with a sources file and maybe a trust config.
-    pub fn with(wasm: &Path, sources: &Path, trust_config: Option<&Path>) -> Result<Self> {
         Ok(Self {
-            kwctl: require_binary(KWCTL_BIN)?,
-            wasm: std::path::absolute(wasm)?,
-            trust_config: trust_config.map(Path::to_owned),
-            sources: sources.to_owned(),
+            kubewarden: Kubewarden::get()?,
+            wasm: std::path::absolute(config.wasm)?,
+            trust_config: config.fixtures.trust_config.clone(),
+            sources: config.fixtures.sources.clone(),
+            grant: config.grant.clone(),
+            declared: declared_capabilities()?,
             home: tempfile::Builder::new().prefix("kwctl-home-").tempdir()?,
-            stats: Mutex::default(),
         })
     }
 
     /// `kwctl run` with `settings` on `request`; the output and the recorded host calls.
     /// With `E2E_KWCTL_RECORDINGS=DIR`, each recording is also kept in DIR (to read the
     /// real host's answers, failure texts included).
-    fn run(&self, settings: &Value, request: &Value) -> Result<(Output, HostCallStats)> {
+    fn run(&self, settings: &Value, request: &Value) -> Result<(Output, HostCalls)> {
         let dir = tempfile::Builder::new().prefix("kwctl-run-").tempdir()?;
         let request_path = dir.path().join("request.json");
         let calls_path = dir.path().join("calls.yml");
         std::fs::write(&request_path, serde_json::to_vec(request)?)?;
-        let mut command = kwctl_command(&self.kwctl, self.home.path());
+        let mut command = self.kubewarden.kwctl(self.home.path());
         command.arg("run");
-        if let Some(trust_config) = &self.trust_config {
-            command.arg("--sigstore-trust-config").arg(trust_config);
+        if self.kubewarden.grants_capabilities() {
+            // One flag, every capability after it; the next `--flag` ends the list.
+            command
+                .arg("--allowed-host-capabilities")
+                .args(&self.grant.0);
         }
-        let output = command
+        command
+            .arg("--sigstore-trust-config")
+            .arg(&self.trust_config)
             .arg("--sources-path")
             .arg(&self.sources)
             .arg("--record-host-capabilities-interactions")
@@ -88,7 +73,8 @@ impl Kwctl {
             .arg("--request-path")
             .arg(&request_path)
             .arg("--settings-json")
-            .arg(settings.to_string())
+            .arg(settings.to_string());
+        let output = command
             .arg(&self.wasm)
             .output()
             .context("cannot run kwctl")?;
@@ -102,25 +88,28 @@ impl Kwctl {
         }
         let calls = match std::fs::read_to_string(&calls_path) {
             Ok(text) => recorded_calls(&text)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HostCallStats::default(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => HostCalls::default(),
             Err(e) => return Err(e).context("cannot read kwctl's host-call recording"),
         };
         Ok((output, calls))
     }
 
-    pub fn validate(&self, settings: &Value, request: &Value) -> Result<AdmissionResponse> {
-        self.validate_recorded(settings, request)
-            .map(|(response, _)| response)
-    }
-
-    /// [`Self::validate`], and the host calls of this evaluation.
-    pub fn validate_recorded(
+    /// The AdmissionResponse `kwctl run` prints, and the host calls of this evaluation. A
+    /// call of a capability that `metadata.yml` does not declare is an error: an operator who
+    /// grants what the metadata declares would have denied it.
+    pub fn validate(
         &self,
         settings: &Value,
         request: &Value,
-    ) -> Result<(AdmissionResponse, HostCallStats)> {
+    ) -> Result<(AdmissionResponse, HostCalls)> {
         let (output, calls) = self.run(settings, request)?;
-        self.add(&calls);
+        if let Some(undeclared) = calls
+            .per_operation
+            .keys()
+            .find(|operation| !self.declared.contains(operation))
+        {
+            bail!("the policy called {undeclared}, which metadata.yml does not declare");
+        }
         if !output.status.success() {
             bail!(
                 "kwctl run failed: {}",
@@ -170,30 +159,18 @@ impl Kwctl {
             },
         }
     }
-
-    pub fn stats(&self) -> HostCallStats {
-        self.stats.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-
-    fn add(&self, calls: &HostCallStats) {
-        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-        for (operation, count) in &calls.per_operation {
-            *stats.per_operation.entry(operation.clone()).or_default() += count;
-        }
-        stats.total += calls.total;
-    }
 }
 
 /// The host calls in a `--record-host-capabilities-interactions` file: a list of exchanges
 /// whose `request` is YAML text starting with its type's tag (`!SigstorePubKeyVerify`, ...).
-fn recorded_calls(text: &str) -> Result<HostCallStats> {
+pub fn recorded_calls(text: &str) -> Result<HostCalls> {
     #[derive(serde::Deserialize)]
     struct Exchange {
         request: String,
     }
     let exchanges: Option<Vec<Exchange>> =
         serde_yaml::from_str(text).context("kwctl's host-call recording is unreadable")?;
-    let mut stats = HostCallStats::default();
+    let mut calls = HostCalls::default();
     for exchange in exchanges.into_iter().flatten() {
         let tag = exchange
             .request
@@ -201,10 +178,9 @@ fn recorded_calls(text: &str) -> Result<HostCallStats> {
             .next()
             .and_then(|first| first.strip_prefix('!'))
             .unwrap_or("untagged");
-        *stats.per_operation.entry(operation_of(tag)).or_default() += 1;
-        stats.total += 1;
+        *calls.per_operation.entry(operation_of(tag)).or_default() += 1;
     }
-    Ok(stats)
+    Ok(calls)
 }
 
 /// The `namespace/operation` of a recorded request type, as the policy called it.

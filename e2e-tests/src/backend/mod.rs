@@ -1,41 +1,38 @@
-//! The host an end-to-end suite evaluates the policy in, chosen by `E2E_BACKEND`:
+//! The real host an end-to-end suite evaluates the policy in, chosen by `E2E_BACKEND`:
 //!
-//! - `kwhost` (default): this crate's own host, in process;
-//! - `kwctl`: the real `kwctl run`, one subprocess per evaluation;
+//! - `kwctl` (default): the real `kwctl run`, one subprocess per evaluation;
 //! - `policy-server`: a real policy-server on 127.0.0.1 that loads the policy from the local
 //!   registry by `registry://` and answers AdmissionReviews POSTed over HTTP.
 //!
-//! The suite's assertions are the same on every backend; [`Backend::lacks`] says what a backend
-//! cannot do (a custom Sigstore trust root, recording host calls), so a test that needs it is
+//! The Kubewarden version is `E2E_KUBEWARDEN_VERSION`'s ([`Kubewarden`]). On versions that
+//! grant host capabilities per policy (1.35), the policy is granted exactly what `metadata.yml`
+//! declares, as a least-privilege operator would. The suite's assertions are the same on every
+//! backend; [`BackendKind::lacks`] says what a backend cannot do, so a test that needs it is
 //! skipped with the reason printed, never silently.
 
-mod kwctl;
+pub mod kwctl;
 mod server;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use serde_json::Value;
 
 use crate::fixtures::Fixtures;
-use crate::host::{AdmissionResponse, Host, HostCallStats, Sources, TrustRoot};
+use crate::kubewarden::{declared_capabilities, Kubewarden};
+use crate::response::{AdmissionResponse, HostCalls};
 
-pub use kwctl::{kwctl_command, Kwctl};
+pub use kwctl::Kwctl;
 pub use server::PolicyServerBackend;
 
 /// The environment variable that chooses the backend.
 pub const BACKEND_VAR: &str = "E2E_BACKEND";
 
-/// Where users get the real binaries.
-pub const KUBEWARDEN_RELEASES: &str =
-    "Kubewarden's GitHub releases (github.com/kubewarden/kwctl and github.com/kubewarden/policy-server)";
-
 /// Which host runs the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
-    Kwhost,
     Kwctl,
     PolicyServer,
 }
@@ -48,52 +45,76 @@ pub enum Need {
     CustomTrustRoot,
     /// Exact counts of the host calls of an evaluation.
     HostCallCounts,
+    /// Host capabilities granted per policy (Kubewarden 1.35).
+    CapabilityGrants,
 }
 
 impl BackendKind {
-    /// The backend `E2E_BACKEND` names (`kwhost` when unset).
+    /// The backend `E2E_BACKEND` names (`kwctl` when unset).
     pub fn from_env() -> Result<Self> {
         match std::env::var(BACKEND_VAR).as_deref() {
-            Err(std::env::VarError::NotPresent) | Ok("") | Ok("kwhost") => Ok(Self::Kwhost),
-            Ok("kwctl") => Ok(Self::Kwctl),
+            Err(std::env::VarError::NotPresent) | Ok("") | Ok("kwctl") => Ok(Self::Kwctl),
             Ok("policy-server") => Ok(Self::PolicyServer),
-            Ok(other) => bail!("{BACKEND_VAR}={other}: expected kwhost, kwctl or policy-server"),
+            Ok(other) => bail!("{BACKEND_VAR}={other}: expected kwctl or policy-server"),
             Err(e) => bail!("{BACKEND_VAR}: {e}"),
         }
     }
 
     pub fn name(self) -> &'static str {
         match self {
-            Self::Kwhost => "kwhost",
             Self::Kwctl => "kwctl",
             Self::PolicyServer => "policy-server",
         }
     }
 
-    /// Why this backend cannot provide `need`, or `None` when it can.
-    pub fn lacks(self, need: Need) -> Option<&'static str> {
+    /// Why this backend, in Kubewarden `version`, cannot provide `need`; `None` when it can.
+    pub fn lacks(self, need: Need, kubewarden: &Kubewarden) -> Option<&'static str> {
         match (self, need) {
-            (Self::PolicyServer, Need::CustomTrustRoot) => Some(
-                "policy-server 1.31 has no custom Sigstore trust root offline (it loads the public TUF root), so keyless, certificate and Rekor-bundle signatures of the private Fulcio/Rekor cannot verify",
-            ),
+            (Self::PolicyServer, Need::CustomTrustRoot)
+                if !kubewarden.server_takes_trust_config() =>
+            {
+                Some("policy-server before 1.35 has no custom Sigstore trust root (it loads the public TUF root, out of reach offline), so keyless, certificate and Rekor-bundle signatures of the private Fulcio/Rekor cannot verify")
+            }
             (Self::PolicyServer, Need::HostCallCounts) => {
                 Some("policy-server cannot record the host calls of an evaluation")
+            }
+            (_, Need::CapabilityGrants) if !kubewarden.grants_capabilities() => {
+                Some("Kubewarden before 1.35 grants every host capability to every policy")
             }
             _ => None,
         }
     }
 }
 
-/// What every backend needs: the annotated policy and the fixtures' registry and trust root.
+/// The host capabilities a backend grants the policy (honoured from Kubewarden 1.35).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant(pub Vec<String>);
+
+impl Grant {
+    /// What `metadata.yml` declares: the least privilege an operator would grant.
+    pub fn declared() -> Result<Grant> {
+        Ok(Grant(declared_capabilities()?))
+    }
+
+    /// The declared capabilities less `capability`.
+    pub fn declared_without(capability: &str) -> Result<Grant> {
+        let mut grant = Self::declared()?;
+        grant.0.retain(|c| c != capability);
+        Ok(grant)
+    }
+}
+
+/// What every backend needs: the annotated policy, the fixtures' registry and trust root,
+/// and the grant.
 pub struct BackendConfig<'a> {
     /// The annotated policy module.
     pub wasm: &'a Path,
     pub fixtures: &'a Fixtures,
+    pub grant: Grant,
 }
 
-/// A host running the policy; the suite's evaluations go through it.
+/// A real host running the policy; the suite's evaluations go through it.
 pub enum Backend {
-    Kwhost(Box<Host>),
     Kwctl(Kwctl),
     PolicyServer(PolicyServerBackend),
 }
@@ -102,18 +123,6 @@ impl Backend {
     /// Starts a backend of `kind` for the policy and fixtures of `config`.
     pub fn start(kind: BackendKind, config: &BackendConfig) -> Result<Self> {
         Ok(match kind {
-            BackendKind::Kwhost => {
-                let wasm = std::fs::read(config.wasm)
-                    .with_context(|| format!("cannot read {}", config.wasm.display()))?;
-                Self::Kwhost(Box::new(
-                    Host::builder()
-                        .wasm_bytes(wasm)
-                        .trust_root(TrustRoot::from_file(&config.fixtures.trust_config)?)
-                        .sources(Sources::from_file(&config.fixtures.sources)?)
-                        .workers(2)
-                        .build()?,
-                ))
-            }
             BackendKind::Kwctl => Self::Kwctl(Kwctl::new(config)?),
             BackendKind::PolicyServer => Self::PolicyServer(PolicyServerBackend::new(config)?),
         })
@@ -121,7 +130,6 @@ impl Backend {
 
     pub fn kind(&self) -> BackendKind {
         match self {
-            Self::Kwhost(_) => BackendKind::Kwhost,
             Self::Kwctl(_) => BackendKind::Kwctl,
             Self::PolicyServer(_) => BackendKind::PolicyServer,
         }
@@ -130,7 +138,6 @@ impl Backend {
     /// The policy's verdict on `settings`, as the host reports it.
     pub fn validate_settings_with(&self, settings: &Value) -> SettingsValidationResponse {
         match self {
-            Self::Kwhost(host) => host.validate_settings_with(settings),
             Self::Kwctl(kwctl) => kwctl.validate_settings(settings),
             Self::PolicyServer(server) => server.validate_settings(settings),
         }
@@ -139,24 +146,23 @@ impl Backend {
     /// Evaluates an AdmissionRequest with `settings`.
     pub fn validate_with(&self, settings: &Value, request: &Value) -> Result<AdmissionResponse> {
         match self {
-            Self::Kwhost(host) => host.validate_with(settings, request),
-            Self::Kwctl(kwctl) => kwctl.validate(settings, request),
+            Self::Kwctl(kwctl) => kwctl.validate(settings, request).map(|(r, _)| r),
             Self::PolicyServer(server) => server.validate(settings, request),
         }
     }
 
-    /// The host calls this backend served so far. Panics on a backend that cannot count
-    /// them: a test that asserts counts starts with a [`skip`] for [`Need::HostCallCounts`].
-    pub fn stats(&self) -> HostCallStats {
+    /// Evaluates and returns the host calls of this evaluation, where the backend records
+    /// them (kwctl); `None` on a backend that cannot.
+    pub fn validate_counting(
+        &self,
+        settings: &Value,
+        request: &Value,
+    ) -> Result<(AdmissionResponse, Option<HostCalls>)> {
         match self {
-            Self::Kwhost(host) => host.stats(),
-            Self::Kwctl(kwctl) => kwctl.stats(),
-            Self::PolicyServer(_) => panic!(
-                "{}: start the test with `if skip(Need::HostCallCounts) {{ return; }}`",
-                BackendKind::PolicyServer
-                    .lacks(Need::HostCallCounts)
-                    .unwrap_or_default()
-            ),
+            Self::Kwctl(kwctl) => kwctl
+                .validate(settings, request)
+                .map(|(response, calls)| (response, Some(calls))),
+            Self::PolicyServer(server) => Ok((server.validate(settings, request)?, None)),
         }
     }
 }
@@ -164,7 +170,8 @@ impl Backend {
 /// Whether the calling test must be skipped on `kind` for want of `need`; when it must, says
 /// so on the terminal (past the test harness's output capture) with the test's name.
 pub fn skip(kind: BackendKind, need: Need) -> bool {
-    let Some(reason) = kind.lacks(need) else {
+    let kubewarden = Kubewarden::get().expect("the Kubewarden binaries");
+    let Some(reason) = kind.lacks(need, kubewarden) else {
         return false;
     };
     let thread = std::thread::current();
@@ -172,20 +179,9 @@ pub fn skip(kind: BackendKind, need: Need) -> bool {
     // `std::io::stderr()` is not captured by libtest, unlike `eprintln!`.
     let _ = writeln!(
         std::io::stderr().lock(),
-        "SKIPPED on {}: {test}: {reason}",
-        kind.name()
+        "SKIPPED on {} {}: {test}: {reason}",
+        kind.name(),
+        kubewarden.version
     );
     true
-}
-
-/// `name` on PATH, or an error saying where to get the Kubewarden binaries.
-pub fn require_binary(name: &str) -> Result<PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(name))
-        .find(|path| path.is_file())
-        .with_context(|| {
-            format!("`{name}` is not on PATH: install it from {KUBEWARDEN_RELEASES} (here: ../shared/kubewarden/install)")
-        })
 }

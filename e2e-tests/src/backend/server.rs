@@ -2,6 +2,10 @@
 //! `kwctl push`, and a real policy-server loads it from there by `registry://`, as a cluster's
 //! does; AdmissionReviews are POSTed to it over HTTP.
 //!
+//! The policy is granted exactly the capabilities of the backend's [`Grant`] (its
+//! `hostCapabilities`, which 1.31 ignores), and on 1.35 the fixtures' trust root is the
+//! server's `--sigstore-trust-config`.
+//!
 //! A policy-server's policies and their settings are fixed when it starts, and the suite uses
 //! many settings. So one server holds one policy id per distinct settings seen so far, and is
 //! restarted with one more policy when a request comes with new settings (all policies share
@@ -16,11 +20,10 @@ use anyhow::{anyhow, Context, Result};
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use serde_json::{json, Value};
 
-use super::{require_binary, BackendConfig};
-use crate::host::AdmissionResponse;
-use crate::policy_server::{
-    kwctl_push, PolicyServer, PolicyServerConfig, KWCTL_BIN, POLICY_SERVER_BIN,
-};
+use super::{BackendConfig, Grant};
+use crate::kubewarden::Kubewarden;
+use crate::policy_server::{PolicyServer, PolicyServerConfig};
+use crate::response::AdmissionResponse;
 
 /// Where the suite pushes the policy in the fixtures' registry.
 const POLICY_REPOSITORY: &str = "policies/verify-image-signatures:e2e";
@@ -39,21 +42,26 @@ struct State {
 pub struct PolicyServerBackend {
     module: String,
     sources: std::path::PathBuf,
+    trust_config: Option<std::path::PathBuf>,
+    grant: Grant,
     state: RwLock<State>,
 }
 
 impl PolicyServerBackend {
     pub fn new(config: &BackendConfig) -> Result<Self> {
-        require_binary(POLICY_SERVER_BIN)?;
-        require_binary(KWCTL_BIN)?;
+        let kubewarden = Kubewarden::get()?;
         let module = format!(
             "registry://{}/{POLICY_REPOSITORY}",
             config.fixtures.registry
         );
-        kwctl_push(config.wasm, &module, Some(&config.fixtures.sources))?;
+        kubewarden.push(config.wasm, &module, &config.fixtures.sources)?;
         Ok(Self {
             module,
             sources: config.fixtures.sources.clone(),
+            trust_config: kubewarden
+                .server_takes_trust_config()
+                .then(|| config.fixtures.trust_config.clone()),
+            grant: config.grant.clone(),
             state: RwLock::default(),
         })
     }
@@ -149,12 +157,18 @@ impl PolicyServerBackend {
             let settings: Value = serde_json::from_str(settings)?;
             policies.insert(
                 id.clone(),
-                json!({"module": self.module, "allowedToMutate": true, "settings": settings}),
+                json!({
+                    "module": self.module,
+                    "allowedToMutate": true,
+                    "hostCapabilities": self.grant.0,
+                    "settings": settings,
+                }),
             );
         }
         PolicyServer::start(&PolicyServerConfig {
             policies: Value::Object(policies),
             sources_path: Some(self.sources.clone()),
+            trust_config: self.trust_config.clone(),
             workers: 2,
             policy_timeout: None,
         })

@@ -1,14 +1,18 @@
 //! `make demo`: the policy's main job, end to end, on a fresh machine.
 //!
-//! Starts a local registry, pushes and signs images for real, loads `policy.wasm` in the
-//! project's Kubewarden host, and shows the verdict and JSON patch for a signed, an
-//! unsigned and a wrongly signed Deployment.
+//! Starts a local registry, pushes and signs images for real, runs the annotated policy in the
+//! real `kwctl run`, and shows the verdict, JSON patch, warnings and audit annotations for a
+//! signed, an unsigned and a wrongly signed Deployment, and for one that only a warn-only
+//! entry covers.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
+use e2e_tests::backend::{BackendConfig, Grant, Kwctl};
 use e2e_tests::fixtures::{Fixtures, Registry};
-use e2e_tests::host::{AdmissionResponse, Host, Sources, TrustRoot};
+use e2e_tests::kubewarden::Kubewarden;
+use e2e_tests::response::AdmissionResponse;
 use serde_json::{json, Value};
 
 fn main() -> ExitCode {
@@ -22,53 +26,51 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
-    let policy = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "policy.wasm".to_owned());
-    let wasm = std::fs::read(&policy).with_context(|| format!("cannot read {policy}"))?;
-
+    let policy = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "annotated-policy.wasm".to_owned()),
+    );
     println!("Starting a registry on 127.0.0.1 and signing images for real...");
     let registry = Registry::start()?;
     let fixtures = Fixtures::create(&registry)?;
-    println!("  registry: {}", fixtures.registry);
-
+    let host = &fixtures.registry;
     let settings = json!({
-        "signatures": [{
-            "image": format!("{}/*", fixtures.registry),
-            "pubKeys": [fixtures.keys.a],
-        }],
+        "signatures": [
+            {"image": format!("{host}/signed/*"), "pubKeys": [fixtures.keys.a]},
+            {"image": format!("{host}/unsigned/*"), "pubKeys": [fixtures.keys.a]},
+            {"image": format!("{host}/acme/*"), "pubKeys": [fixtures.keys.w], "onFailure": "warn"},
+        ],
         "modifyImagesWithDigest": true,
     });
-    let host = Host::builder()
-        .wasm_bytes(wasm)
-        .settings(settings)
-        .trust_root(TrustRoot::from_file(&fixtures.trust_config)?)
-        .sources(Sources::insecure([fixtures.registry.clone()]))
-        .build()?;
-    let verdict = host.validate_settings();
+    let kwctl = Kwctl::new(&BackendConfig {
+        wasm: &policy,
+        fixtures: &fixtures,
+        grant: Grant::declared()?,
+    })?;
+    let verdict = kwctl.validate_settings(&settings);
     anyhow::ensure!(verdict.valid, "settings refused: {:?}", verdict.message);
     println!(
-        "\nPolicy {policy} loaded; settings: every image of {}/* must be signed by key A.\n",
-        fixtures.registry
+        "\nkwctl {} runs {}. Settings:\n  {host}/signed/* and {host}/unsigned/*: signed by key A (enforced)\n  {host}/acme/*: signed by key W (onFailure: warn, being rolled out)\n",
+        Kubewarden::get()?.version,
+        policy.display(),
     );
-
     let images = &fixtures.images;
     let cases = [
         ("signed by key A", &images.key_a.reference),
         ("unsigned", &images.unsigned.reference),
         ("signed by other keys", &images.two_of_three.reference),
+        (
+            "only a warn-only entry covers, signed by key A not W",
+            &images.nested.reference,
+        ),
     ];
     for (what, image) in cases {
         println!("Deployment with an image {what}: {image}");
-        let response = host.validate(&request(image))?;
+        let (response, calls) = kwctl.validate(&settings, &request(image))?;
         show(&response);
-        println!();
+        println!("  host calls: {}\n", calls.total());
     }
-    println!(
-        "Host calls served: {} (oci/v2/verify: {})",
-        host.stats().total,
-        host.stats().calls("oci/v2/verify")
-    );
     Ok(())
 }
 
@@ -76,11 +78,16 @@ fn show(response: &AdmissionResponse) {
     if response.allowed {
         println!("  allowed");
     } else {
-        let message = response.status.as_ref().and_then(|s| s.message.as_deref());
-        println!("  REJECTED: {}", message.unwrap_or("(no message)"));
+        println!("  REJECTED: {}", response.message());
     }
     if let Some(patch) = response.decoded_patch() {
         println!("  patch: {patch}");
+    }
+    for warning in response.warnings.iter().flatten() {
+        println!("  warning: {warning}");
+    }
+    for (key, value) in response.audit_annotations.iter().flatten() {
+        println!("  audit annotation {key}: {value}");
     }
 }
 

@@ -5,8 +5,8 @@ use serde_json::{json, Value};
 
 use crate::bench::objects::{admission_request, deployment};
 use crate::fixtures::Image;
-use crate::host::AdmissionResponse;
 use crate::policy_server::admission_review;
+use crate::response::AdmissionResponse;
 
 /// A kind of request in the mix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -167,7 +167,7 @@ impl Request {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::AdmissionResponseStatus;
+    use crate::response::AdmissionResponseStatus;
 
     fn image(name: &str) -> Image {
         Image {

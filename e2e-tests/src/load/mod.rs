@@ -15,7 +15,8 @@ use anyhow::{bail, Result};
 use serde_json::json;
 
 use crate::fixtures::{push_signed_images, Fixtures, Registry};
-use crate::policy_server::{self, kwctl_push, PolicyServer, PolicyServerConfig};
+use crate::kubewarden::{declared_capabilities, Kubewarden};
+use crate::policy_server::{PolicyServer, PolicyServerConfig};
 use mix::{kind_of, Kind, MixImages, Request};
 
 /// The policy's id in policy-server's `policies.yml`.
@@ -85,7 +86,9 @@ pub fn run(options: &LoadOptions) -> Result<()> {
     let many = push_signed_images(&registry, MANY_PREFIX, MANY, 1)?;
     let host = registry.host();
     let uri = format!("registry://{host}/policies/verify-image-signatures:load");
-    kwctl_push(&options.policy, &uri, Some(&fixtures.sources))?;
+    let kubewarden = Kubewarden::get()?;
+    kubewarden.push(&options.policy, &uri, &fixtures.sources)?;
+    let capabilities = declared_capabilities()?;
 
     let requests = Request::all(&MixImages {
         signed: &fixtures.images.key_a,
@@ -99,8 +102,14 @@ pub fn run(options: &LoadOptions) -> Result<()> {
         {"image": format!("{host}/{MANY_PREFIX}-*"), "pubKeys": [many.keys[0]]},
     ]});
     let config = |policy_timeout| PolicyServerConfig {
-        policies: json!({POLICY_ID: {"module": uri, "allowedToMutate": true, "settings": settings}}),
+        policies: json!({POLICY_ID: {
+            "module": uri,
+            "allowedToMutate": true,
+            "hostCapabilities": capabilities,
+            "settings": settings,
+        }}),
         sources_path: Some(fixtures.sources.clone()),
+        trust_config: None,
         workers: options.workers,
         policy_timeout,
     };
@@ -137,8 +146,8 @@ pub fn run(options: &LoadOptions) -> Result<()> {
     let peak_rss = server.peak_rss_kib()?;
 
     println!(
-        "{}: --workers {}, --policy-timeout {} s; {} clients; {}\n",
-        policy_server::version()?,
+        "policy-server {}: --workers {}, --policy-timeout {} s; {} clients; {}\n",
+        kubewarden.version,
         options.workers,
         options.policy_timeout,
         options.clients,
