@@ -3,11 +3,12 @@
 //!
 //! This file only wires the waPC entry points; the policy is in [`policy`].
 
+pub mod evaluation;
 pub mod image;
 pub mod mutation;
 pub mod plan;
-pub mod platforms;
 pub mod policy;
+pub mod rejection;
 pub mod report;
 pub mod request;
 pub mod response;

@@ -5,11 +5,12 @@ use serde_json::value::RawValue;
 
 use crate::mutation;
 use crate::plan::Plan;
+use crate::rejection;
 use crate::report::Report;
 use crate::request::Payload;
 use crate::settings::Settings;
 use crate::update::Scope;
-use crate::verdict::{self, Session};
+use crate::verdict;
 use crate::verifier::Verifier;
 use crate::workload::{self, Workload};
 
@@ -80,9 +81,9 @@ fn evaluate(
         settings.reverify_unchanged_images,
     );
     let plan = Plan::new(&settings, scope.to_verify(containers));
-    let outcomes = verdict::evaluate(&plan, &mut Session::new(verifier));
+    let outcomes = verdict::evaluate(&plan, verifier);
     *report = Report::new(&settings, &outcomes);
-    if let Some(message) = verdict::rejection(&plan, &outcomes) {
+    if let Some(message) = rejection::message(&plan, &outcomes) {
         return Ok(Verdict::Reject(message));
     }
     if !settings.pinning.applies_to(kind) {

@@ -4,7 +4,8 @@
 
 use std::collections::HashMap;
 
-use super::{pem, Kind, Requirement, Signer};
+use super::{pem, Kind, Requirement};
+use crate::verifier::Signer;
 
 /// What makes two entries of a list the same signer.
 #[derive(PartialEq, Eq, Hash)]

@@ -10,6 +10,7 @@ mod wire;
 
 pub use keys::accepted_keys;
 pub use on_failure::OnFailure;
+pub use platforms::{Platform, PlatformSignatures};
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -19,7 +20,7 @@ use std::rc::Rc;
 use serde_json::value::RawValue;
 
 use crate::image::ImagePattern;
-use crate::platforms::PlatformSignatures;
+use crate::verifier::Signer;
 use wire::{WirePinning, WireRule, WireSettings};
 
 #[derive(Debug)]
@@ -102,33 +103,11 @@ impl fmt::Display for Kind {
     }
 }
 
-/// One key, identity or certificate: the unit the host verifies in one call.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Signer {
-    PubKey(String),
-    Keyless {
-        issuer: String,
-        subject: String,
-    },
-    KeylessPrefix {
-        issuer: String,
-        url_prefix: String,
-    },
-    GithubActions {
-        owner: String,
-        repo: Option<String>,
-    },
-    Certificate {
-        certificate: String,
-        chain: Option<Vec<String>>,
-        require_rekor_bundle: bool,
-    },
-}
-
-impl Signer {
-    /// A short name for messages: never a whole PEM.
-    pub fn describe(&self, kind: Kind, index: usize) -> String {
-        match self {
+impl Requirement {
+    /// The name of its `index`th signer in messages: never a whole PEM.
+    pub fn signer_name(&self, index: usize) -> String {
+        let kind = self.kind;
+        match &self.signers[index] {
             Signer::Keyless { issuer, subject } => {
                 format!("{kind}[{index}] ({subject} from {issuer})")
             }

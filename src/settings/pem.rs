@@ -5,7 +5,8 @@ use der::Decode;
 use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::Certificate;
 
-use super::{Requirement, Signer};
+use super::Requirement;
+use crate::verifier::Signer;
 
 pub(super) fn check_requirement(requirement: &Requirement) -> Result<(), String> {
     let id = &requirement.id;

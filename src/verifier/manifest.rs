@@ -44,7 +44,7 @@ pub struct EntryAnnotations {
     pub reference_type: Option<String>,
 }
 
-/// `os/architecture[/variant]`: an index entry's platform, or one the settings name.
+/// `os/architecture[/variant]`: the platform an index entry serves.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Platform {
     pub os: String,
