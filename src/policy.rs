@@ -33,7 +33,9 @@ pub struct Answer {
 pub fn validate_settings(payload: &[u8]) -> Result<(), String> {
     let settings: &RawValue =
         serde_json::from_slice(payload).map_err(|e| format!("settings are not JSON: {e}"))?;
-    Settings::validate(settings).map(drop)
+    Settings::validate(settings)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// `validate`: the verdict for one admission request.
@@ -59,7 +61,7 @@ fn evaluate(
     let settings = payload
         .settings
         .ok_or_else(|| "the request carries no settings".to_owned())
-        .and_then(Settings::from_json_cached)
+        .and_then(|settings| Settings::from_json_cached(settings).map_err(|e| e.to_string()))
         .map_err(|e| format!("invalid settings: {e}"))?;
     let request = &payload.request;
     let kind = request.kind.kind.as_str();

@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::verifier;
 
+use super::error::SettingsError;
 use super::wire::WirePlatformSignatures;
 
 /// Which platform manifests must be signed when the index is not.
@@ -64,7 +65,7 @@ impl fmt::Display for Platform {
 pub(super) fn from_wire(
     id: &str,
     wire: Option<WirePlatformSignatures>,
-) -> Result<Option<PlatformSignatures>, String> {
+) -> Result<Option<PlatformSignatures>, SettingsError> {
     let field = format!("{id}.platformSignatures");
     let list = match wire {
         None => return Ok(None),
@@ -77,14 +78,17 @@ pub(super) fn from_wire(
         Some(WirePlatformSignatures::List(list)) => list,
     };
     if list.is_empty() {
-        return Err(format!(
-            "{field}: must list at least one platform, or be \"all\""
+        return Err(SettingsError::new(
+            field,
+            "must list at least one platform, or be \"all\"",
         ));
     }
     list.iter()
         .enumerate()
         .map(|(index, text)| {
-            Platform::parse(text).map_err(|e| format!("{field}[{index}]: {e}, or \"all\""))
+            Platform::parse(text).map_err(|e| {
+                SettingsError::new(format!("{field}[{index}]"), format!("{e}, or \"all\""))
+            })
         })
         .collect::<Result<_, _>>()
         .map(|platforms| Some(PlatformSignatures::Listed(platforms)))
