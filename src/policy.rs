@@ -24,7 +24,7 @@ pub enum Verdict {
 
 /// A verdict, and the warnings and audit annotations that go with it.
 #[derive(Debug, PartialEq)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub verdict: Verdict,
     pub report: Report,
 }
@@ -44,7 +44,7 @@ pub fn validate(payload: &[u8], verifier: &dyn Verifier) -> Verdict {
 }
 
 /// `validate`: the verdict for one admission request, with its report.
-pub fn answer(payload: &[u8], verifier: &dyn Verifier) -> Answer {
+pub(crate) fn answer(payload: &[u8], verifier: &dyn Verifier) -> Answer {
     let mut report = Report::default();
     let verdict = evaluate(payload, verifier, &mut report).unwrap_or_else(Verdict::Reject);
     Answer { verdict, report }

@@ -10,11 +10,12 @@ mod platforms;
 mod rule;
 mod wire;
 
-pub use error::SettingsError;
 pub use keys::accepted_keys;
-pub use on_failure::OnFailure;
-pub use platforms::{Platform, PlatformSignatures};
-pub use rule::{Kind, Requirement, Rule};
+
+pub(crate) use error::SettingsError;
+pub(crate) use on_failure::OnFailure;
+pub(crate) use platforms::{Platform, PlatformSignatures};
+pub(crate) use rule::{Requirement, Rule};
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -25,7 +26,7 @@ use crate::image::ImagePattern;
 use wire::{WirePinning, WireSettings};
 
 #[derive(Debug)]
-pub struct Settings {
+pub(crate) struct Settings {
     pub rules: Vec<Rule>,
     /// Images that are neither verified nor pinned.
     pub skip_images: Vec<ImagePattern>,
@@ -40,7 +41,7 @@ pub struct Settings {
 
 /// Which workloads get their verified images pinned to the verified digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pinning {
+pub(crate) enum Pinning {
     All,
     /// Only Pods: controllers kept in Git stay as written, so GitOps tools see no drift.
     PodsOnly,

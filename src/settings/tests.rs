@@ -1,4 +1,5 @@
 use super::*;
+use super::rule::Kind;
 use crate::verifier::Signer;
 
 const KEY1: &str = include_str!("../../tests/data/key1.pub");

@@ -58,7 +58,7 @@ impl Verifier for HostVerifier {
 }
 
 /// The `v2/verify` request for one check, in the SDK's wire type.
-pub fn host_request(check: &Check<'_>) -> SigstoreVerificationInputV2 {
+fn host_request(check: &Check<'_>) -> SigstoreVerificationInputV2 {
     let image = check.image.to_string();
     let annotations = check.annotations.cloned();
     match check.signer.clone() {

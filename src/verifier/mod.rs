@@ -12,5 +12,5 @@ mod manifest;
 
 pub use check::{Check, Signer, Verifier};
 pub use failure::{Failure, FailureClass};
-pub use host::HostVerifier;
+pub(crate) use host::HostVerifier;
 pub use manifest::{EntryAnnotations, IndexEntry, Manifest, Platform};
