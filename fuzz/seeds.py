@@ -87,17 +87,27 @@ def payloads():
     yield {"request": {"kind": {"kind": "Pod"}, "operation": "CREATE"}, "settings": SETTINGS[0]}
 
 
+def variant(index, count):
+    """An enum's variant as `arbitrary` decodes it: a little-endian u32, scaled to the count."""
+    return (((index << 32) + count - 1) // count).to_bytes(4, "little")
+
+
 def structured():
     """Byte strings the `arbitrary` crate decodes into validate_structured's input:
-    kind, operation, subresource flag, settings, then the object's variant and strings."""
+    kind, operation, subresource, settings, old object, then the object's variant and
+    strings. Requests are CREATE, and UPDATE with the same old object on the resource,
+    on `ephemeralcontainers` and on `status`, and UPDATE with a null old object."""
+    requests = [(0, 0, 0), (1, 0, 2), (1, 1, 2), (1, 2, 2), (1, 0, 1)]
     for kind in range(6):
         for settings in range(3):
-            body = bytes([kind, kind % 4, 0, settings, 1])
-            # Workload: each Vec<Option<&str>> is length-prefixed by `arbitrary`; a
-            # short raw tail is enough for the fuzzer to start from.
-            for image in IMAGES[:: 4]:
-                yield body + b"\x01" + image.encode()
-        yield bytes([kind, 0, 0, 0, 0]) + json.dumps(next(objects())[1]).encode()
+            for operation, subresource, old in requests:
+                body = bytes([kind, operation, subresource])
+                body += variant(settings, 3) + variant(old, 4) + variant(1, 2)
+                # Workload: the fuzzer grows the container lists from a short raw tail.
+                for image in IMAGES[:: 4]:
+                    yield body + b"\x01" + image.encode()
+        raw = variant(0, 3) + variant(0, 4) + variant(0, 2)
+        yield bytes([kind, 0, 0]) + raw + json.dumps(next(objects())[1]).encode()
 
 
 def write(target, seeds):

@@ -2,20 +2,32 @@
 //! of every container image of a workload, and can pin verified images to their digest.
 //!
 //! This file only wires the waPC entry points; the policy is in [`policy`].
+//!
+//! The public surface is what the fuzz targets (`fuzz/`) and the integration tests
+//! (`tests/`) drive the policy through; every other module is private:
+//!
+//! - [`policy::validate`], [`policy::validate_settings`] and [`policy::Verdict`]: the
+//!   policy as a pure function of the payload and a verifier;
+//! - [`verifier`]: the [`verifier::Verifier`] trait that fakes implement, with the
+//!   [`verifier::Check`] it answers and the [`verifier::Failure`] it may give;
+//! - [`image::ImageRef`], [`image::ImagePattern`] and [`image::Spellings`]: references
+//!   and patterns, for the properties of their normalisation;
+//! - [`settings::accepted_keys`]: the settings keys, checked against the documentation.
 
+mod evaluation;
 pub mod image;
-pub mod mutation;
-pub mod plan;
-pub mod platforms;
+mod mutation;
+mod plan;
 pub mod policy;
-pub mod report;
-pub mod request;
-pub mod response;
+mod rejection;
+mod report;
+mod request;
+mod response;
 pub mod settings;
-pub mod update;
-pub mod verdict;
+mod update;
+mod verdict;
 pub mod verifier;
-pub mod workload;
+mod workload;
 
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use wapc_guest::{register_function, CallResult};

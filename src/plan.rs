@@ -4,11 +4,10 @@
 //! Deployment with ten replicas of one sidecar costs one set of host calls.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use crate::image::{ImageRef, Spellings};
 use crate::settings::{OnFailure, Rule, Settings};
-use crate::verifier::Check;
 use crate::workload::ContainerImage;
 
 /// One distinct image of the workload and what to do with it.
@@ -85,31 +84,6 @@ impl<'s> Plan<'s> {
             })
             .collect();
         Plan { images, unreadable }
-    }
-
-    /// Every distinct check the plan may need, i.e. one per unique (image, signer,
-    /// annotations): the most host calls an evaluation can make, short of the
-    /// annotation diagnosis that follows a failed check.
-    pub fn checks(&self) -> BTreeSet<Check<'_>> {
-        self.images
-            .iter()
-            .filter_map(|planned| match &planned.action {
-                Action::Verify(rules) => Some((planned, rules)),
-                _ => None,
-            })
-            .flat_map(|(planned, rules)| {
-                rules
-                    .iter()
-                    .flat_map(|rule| &rule.alternatives)
-                    .flat_map(|req| {
-                        req.signers.iter().map(|signer| Check {
-                            image: &planned.image,
-                            signer,
-                            annotations: req.annotations.as_ref(),
-                        })
-                    })
-            })
-            .collect()
     }
 }
 

@@ -5,11 +5,12 @@ use serde_json::value::RawValue;
 
 use crate::mutation;
 use crate::plan::Plan;
+use crate::rejection;
 use crate::report::Report;
 use crate::request::Payload;
 use crate::settings::Settings;
 use crate::update::Scope;
-use crate::verdict::{self, Session};
+use crate::verdict;
 use crate::verifier::Verifier;
 use crate::workload::{self, Workload};
 
@@ -23,7 +24,7 @@ pub enum Verdict {
 
 /// A verdict, and the warnings and audit annotations that go with it.
 #[derive(Debug, PartialEq)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub verdict: Verdict,
     pub report: Report,
 }
@@ -32,7 +33,9 @@ pub struct Answer {
 pub fn validate_settings(payload: &[u8]) -> Result<(), String> {
     let settings: &RawValue =
         serde_json::from_slice(payload).map_err(|e| format!("settings are not JSON: {e}"))?;
-    Settings::validate(settings).map(drop)
+    Settings::validate(settings)
+        .map(drop)
+        .map_err(|e| e.to_string())
 }
 
 /// `validate`: the verdict for one admission request.
@@ -41,7 +44,7 @@ pub fn validate(payload: &[u8], verifier: &dyn Verifier) -> Verdict {
 }
 
 /// `validate`: the verdict for one admission request, with its report.
-pub fn answer(payload: &[u8], verifier: &dyn Verifier) -> Answer {
+pub(crate) fn answer(payload: &[u8], verifier: &dyn Verifier) -> Answer {
     let mut report = Report::default();
     let verdict = evaluate(payload, verifier, &mut report).unwrap_or_else(Verdict::Reject);
     Answer { verdict, report }
@@ -58,7 +61,7 @@ fn evaluate(
     let settings = payload
         .settings
         .ok_or_else(|| "the request carries no settings".to_owned())
-        .and_then(Settings::from_json_cached)
+        .and_then(|settings| Settings::from_json_cached(settings).map_err(|e| e.to_string()))
         .map_err(|e| format!("invalid settings: {e}"))?;
     let request = &payload.request;
     let kind = request.kind.kind.as_str();
@@ -80,9 +83,9 @@ fn evaluate(
         settings.reverify_unchanged_images,
     );
     let plan = Plan::new(&settings, scope.to_verify(containers));
-    let outcomes = verdict::evaluate(&plan, &mut Session::new(verifier));
+    let outcomes = verdict::evaluate(&plan, verifier);
     *report = Report::new(&settings, &outcomes);
-    if let Some(message) = verdict::rejection(&plan, &outcomes) {
+    if let Some(message) = rejection::message(&plan, &outcomes) {
         return Ok(Verdict::Reject(message));
     }
     if !settings.pinning.applies_to(kind) {

@@ -8,7 +8,8 @@ use serde::Serialize;
 
 use crate::plan::{Action, PlannedImage};
 use crate::settings::{OnFailure, Settings};
-use crate::verdict::{ImageOutcome, ReasonClass};
+use crate::verdict::ImageOutcome;
+use crate::verifier::FailureClass;
 
 /// Kubernetes truncates longer warnings.
 pub const MAX_WARNING: usize = 255;
@@ -37,12 +38,12 @@ impl Report {
                 && !matches!(planned.action, Action::Skip);
             let unmatched = settings.reject_unmatched_images == Some(OnFailure::Warn)
                 && matches!(planned.action, Action::Admit);
-            let mut warned: Vec<(&str, ReasonClass)> = Vec::new();
+            let mut warned: Vec<(&str, FailureClass)> = Vec::new();
             if no_digest {
-                warned.push(("requireDigest", ReasonClass::NoDigest));
+                warned.push(("requireDigest", FailureClass::NoDigest));
             }
             if unmatched {
-                warned.push(("rejectUnmatchedImages", ReasonClass::Unmatched));
+                warned.push(("rejectUnmatchedImages", FailureClass::Unmatched));
             }
             for entry in &outcome.entries {
                 if let (OnFailure::Warn, Err(failure)) = (entry.rule.on_failure, &entry.result) {
@@ -96,7 +97,7 @@ fn cut(text: &str, max: usize) -> String {
 /// One warning: the image, where it sits, the entry and the reason class, cutting the
 /// image so that the whole stays within [`MAX_WARNING`]. It never quotes the settings,
 /// so never a PEM.
-fn warning(planned: &PlannedImage<'_>, entry: &str, class: ReasonClass) -> String {
+fn warning(planned: &PlannedImage<'_>, entry: &str, class: FailureClass) -> String {
     let tail = format!(
         " at {}: {entry} (warn only): {}",
         place(planned),
@@ -145,7 +146,7 @@ fn is_zero(n: &usize) -> bool {
 
 /// The audit record of one image, as compact JSON of at most [`MAX_AUDIT_VALUE`]
 /// characters: the last items are left out, and counted, when it would be longer.
-fn record(outcome: &ImageOutcome<'_, '_>, warned: &[(&str, ReasonClass)]) -> String {
+fn record(outcome: &ImageOutcome<'_, '_>, warned: &[(&str, FailureClass)]) -> String {
     let mut verified = Vec::new();
     let mut failed = Vec::new();
     for entry in &outcome.entries {

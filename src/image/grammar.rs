@@ -33,8 +33,11 @@ pub struct Parts<'a> {
     pub digest: Option<&'a str>,
 }
 
+/// Why an image reference is refused; rendered in the runtime's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReferenceError {
+    /// Written with white space around it, which a runtime would not trim.
+    SurroundingWhiteSpace,
     Empty,
     InvalidFormat,
     NameContainsUppercase,
@@ -47,6 +50,9 @@ pub enum ReferenceError {
 impl fmt::Display for ReferenceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            ReferenceError::SurroundingWhiteSpace => {
+                "image reference has leading or trailing white space"
+            }
             ReferenceError::Empty => "repository name must have at least one component",
             ReferenceError::InvalidFormat => "invalid reference format",
             ReferenceError::NameContainsUppercase => "repository name must be lowercase",

@@ -11,6 +11,7 @@ use std::fmt;
 mod grammar;
 mod pattern;
 
+pub use grammar::ReferenceError;
 pub use pattern::{ImagePattern, Spellings};
 
 const DOCKER_HUB: &str = "docker.io";
@@ -36,11 +37,11 @@ pub struct ImageRef {
 
 impl ImageRef {
     /// Parses an image as written in a container spec.
-    pub fn parse(image: &str) -> Result<Self, String> {
+    pub fn parse(image: &str) -> Result<Self, ReferenceError> {
         if image.trim() != image {
-            return Err("image reference has leading or trailing white space".into());
+            return Err(ReferenceError::SurroundingWhiteSpace);
         }
-        let parts = grammar::parse(image).map_err(|e| e.to_string())?;
+        let parts = grammar::parse(image)?;
         let registry = normalise_registry(parts.registry.unwrap_or(DOCKER_HUB));
         let repository = normalise_repository(&registry, parts.repository)?;
         Ok(Self {
@@ -164,15 +165,12 @@ fn normalise_registry(registry: &str) -> String {
     }
 }
 
-/// Checks a repository's case, and adds Docker Hub's `library/` to a name without `/`.
-fn normalise_repository(registry: &str, repository: &str) -> Result<String, String> {
-    if repository.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Err(format!("repository name must be lowercase: {repository}"));
-    }
+/// Adds Docker Hub's `library/` to a name without `/`.
+fn normalise_repository(registry: &str, repository: &str) -> Result<String, ReferenceError> {
     if registry == DOCKER_HUB && !repository.contains('/') {
         // `library/` counts towards the length limit, as for the runtime.
         if "library/".len() + repository.len() > grammar::NAME_MAX {
-            return Err(grammar::ReferenceError::NameTooLong.to_string());
+            return Err(ReferenceError::NameTooLong);
         }
         Ok(format!("library/{repository}"))
     } else {
@@ -323,9 +321,12 @@ mod tests {
             assert!(ImageRef::parse(bad).is_err(), "{bad:?}");
         }
         // The grammar's reasons reach the rejection message.
-        assert_eq!(ImageRef::parse("app:").unwrap_err(), "invalid tag format");
         assert_eq!(
-            ImageRef::parse("ghcr.io/Ab$").unwrap_err(),
+            ImageRef::parse("app:").unwrap_err().to_string(),
+            "invalid tag format"
+        );
+        assert_eq!(
+            ImageRef::parse("ghcr.io/Ab$").unwrap_err().to_string(),
             "invalid reference format"
         );
         // At most 255 characters of repository; every digest algorithm of the grammar.

@@ -12,7 +12,8 @@ use std::fmt;
 
 use wildmatch::WildMatch;
 
-use super::{grammar, normalise_registry, normalise_repository, ImageRef, DOCKER_HUB};
+use super::grammar::{self, ReferenceError};
+use super::{normalise_registry, normalise_repository, ImageRef, DOCKER_HUB};
 
 const WILDCARDS: &[char] = &['*', '?'];
 
@@ -217,7 +218,14 @@ fn name_readings(name: &str) -> Result<Vec<NameGlob>, String> {
 /// A repository part as the runtime reads it, then as it stands when that differs
 /// and the part holds a wildcard.
 fn repository_readings(registry: &str, repository: &str) -> Result<Vec<String>, String> {
-    let normal = normalise_repository(registry, repository)?;
+    // A repository is lower case; the message names the part at fault.
+    if repository.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Err(format!(
+            "{}: {repository}",
+            ReferenceError::NameContainsUppercase
+        ));
+    }
+    let normal = normalise_repository(registry, repository).map_err(|e| e.to_string())?;
     Ok(if normal != repository && repository.contains(WILDCARDS) {
         vec![normal, repository.to_owned()]
     } else {

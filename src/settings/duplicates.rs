@@ -4,7 +4,10 @@
 
 use std::collections::HashMap;
 
-use super::{pem, Kind, Requirement, Signer};
+use super::error::SettingsError;
+use super::pem;
+use super::rule::{Kind, Requirement};
+use crate::verifier::Signer;
 
 /// What makes two entries of a list the same signer.
 #[derive(PartialEq, Eq, Hash)]
@@ -26,7 +29,7 @@ enum Identity<'a> {
     },
 }
 
-pub(super) fn check_requirement(requirement: &Requirement) -> Result<(), String> {
+pub(super) fn check_requirement(requirement: &Requirement) -> Result<(), SettingsError> {
     let kind = requirement.kind;
     let mut first_seen: HashMap<Identity, usize> = HashMap::new();
     for (index, signer) in requirement.signers.iter().enumerate() {
@@ -37,9 +40,10 @@ pub(super) fn check_requirement(requirement: &Requirement) -> Result<(), String>
                 Kind::KeylessPrefix => "the same issuer and URL prefix",
                 Kind::Keyless | Kind::GithubActions => "the same issuer and subject",
             };
-            return Err(format!(
-                "{id}.{kind}[{index}]: {same} as {kind}[{first}]; list each signer once",
-                id = requirement.id
+            return Err(SettingsError::at(
+                &requirement.id,
+                format!("{kind}[{index}]"),
+                format!("{same} as {kind}[{first}]; list each signer once"),
             ));
         }
     }

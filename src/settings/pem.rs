@@ -5,26 +5,35 @@ use der::Decode;
 use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::Certificate;
 
-use super::{Requirement, Signer};
+use super::error::SettingsError;
+use super::rule::Requirement;
+use crate::verifier::Signer;
 
-pub(super) fn check_requirement(requirement: &Requirement) -> Result<(), String> {
+pub(super) fn check_requirement(requirement: &Requirement) -> Result<(), SettingsError> {
     let id = &requirement.id;
     for (index, signer) in requirement.signers.iter().enumerate() {
         match signer {
-            Signer::PubKey(key) => public_key(key)
-                .map_err(|e| format!("{id}.pubKeys[{index}]: not a PEM public key: {e}"))?,
+            Signer::PubKey(key) => public_key(key).map_err(|e| {
+                SettingsError::at(
+                    id,
+                    format!("pubKeys[{index}]"),
+                    format!("not a PEM public key: {e}"),
+                )
+            })?,
             Signer::Certificate {
                 certificate, chain, ..
             } => {
                 self::certificate(certificate).map_err(|e| {
-                    format!("{id}.certificates[{index}]: not a PEM X.509 certificate: {e}")
+                    SettingsError::at(id, format!("certificates[{index}]"), not_a_certificate(&e))
                 })?;
                 // The chain is shared by every certificate of the entry: check it once.
                 if index == 0 {
                     for (link, pem) in chain.iter().flatten().enumerate() {
                         self::certificate(pem).map_err(|e| {
-                            format!(
-                                "{id}.certificateChain[{link}]: not a PEM X.509 certificate: {e}"
+                            SettingsError::at(
+                                id,
+                                format!("certificateChain[{link}]"),
+                                not_a_certificate(&e),
                             )
                         })?;
                     }
@@ -45,6 +54,10 @@ pub(super) fn der(pem: &str) -> Vec<u8> {
         |_| pem.trim().as_bytes().to_vec(),
         ::pem::Pem::into_contents,
     )
+}
+
+fn not_a_certificate(error: &str) -> String {
+    format!("not a PEM X.509 certificate: {error}")
 }
 
 fn public_key(pem: &str) -> Result<(), String> {

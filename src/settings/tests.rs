@@ -1,4 +1,6 @@
 use super::*;
+use super::rule::Kind;
+use crate::verifier::Signer;
 
 const KEY1: &str = include_str!("../../tests/data/key1.pub");
 const KEY2: &str = include_str!("../../tests/data/key2.pub");
@@ -9,7 +11,7 @@ fn validate(yaml: &str) -> Result<Settings, String> {
     let value: serde_json::Value = serde_yaml::from_str(yaml).expect("test YAML");
     let json = serde_json::to_string(&value).unwrap();
     let raw: Box<serde_json::value::RawValue> = serde_json::from_str(&json).unwrap();
-    Settings::validate(&raw)
+    Settings::validate(&raw).map_err(|e| e.to_string())
 }
 
 fn refused(yaml: &str) -> String {

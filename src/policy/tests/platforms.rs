@@ -7,10 +7,10 @@ use serde_json::{json, Value};
 
 use super::{containers, patch, payload, pod, rejection, settings};
 use crate::image::ImageRef;
-use crate::platforms::{EntryAnnotations, IndexEntry, Manifest, Platform};
 use crate::policy::{validate, validate_settings, Verdict};
-use crate::settings::Signer;
-use crate::verifier::{Check, Failure, Verifier};
+use crate::verifier::{
+    Check, EntryAnnotations, Failure, IndexEntry, Manifest, Platform, Signer, Verifier,
+};
 
 const INDEX: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 const AMD64: &str = "sha256:a111111111111111111111111111111111111111111111111111111111111111";
