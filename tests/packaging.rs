@@ -89,11 +89,15 @@ fn metadata_declares_every_workload_kind_and_how_the_policy_runs() {
     assert!(metadata["backgroundAudit"].is_bool());
     assert_eq!(text(&metadata, "executionMode"), "kubewarden-wapc");
     assert_eq!(text(&metadata, "policyType"), "kubernetes");
-    // The policy's only host calls go through the SDK's `verification` module (oci/v2/verify);
-    // the end-to-end suite checks the calls it really makes against this list.
+    // Verification, and the tag digest and image index `platformSignatures` reads; the
+    // end-to-end suite checks every call it records, and kwctl 1.35's scan of the module,
+    // against this list.
     assert_eq!(
         metadata["hostCapabilities"],
-        serde_yaml::from_str::<Value>("[oci/v2/verify]").unwrap()
+        serde_yaml::from_str::<Value>(
+            "[oci/v2/verify, oci/v1/manifest_digest, oci/v1/oci_manifest]"
+        )
+        .unwrap()
     );
     for key in [
         "io.artifacthub.displayName",

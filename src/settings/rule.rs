@@ -383,9 +383,17 @@ fn signers(id: &str, kind: Kind, wire: &mut WireRule) -> Result<Vec<Signer>, Set
 }
 
 /// The host parses the prefix as a URL and appends `/`; an unparsable prefix makes
-/// the real host's handler panic, so it is refused here.
+/// the real host's handler panic, so it is refused here. Host names are read as ASCII
+/// only (`idna_adapter` 1.0, which keeps Unicode tables out of the module): an
+/// international domain name is refused with a pointer to its `xn--` form, which the
+/// host reads the same.
 fn check_url_prefix(prefix: &str) -> Result<(), String> {
-    let url = url::Url::parse(prefix).map_err(|e| format!("not a valid URL ({e})"))?;
+    let url = url::Url::parse(prefix).map_err(|e| match e {
+        url::ParseError::IdnaError if !prefix.is_ascii() => format!(
+            "not a valid URL ({e}): write an international domain name in its ASCII (xn--) form"
+        ),
+        e => format!("not a valid URL ({e})"),
+    })?;
     if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
         return Err("must be an http(s) URL with a host".into());
     }

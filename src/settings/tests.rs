@@ -1,5 +1,5 @@
-use super::*;
 use super::rule::Kind;
+use super::*;
 use crate::verifier::Signer;
 
 const KEY1: &str = include_str!("../../tests/data/key1.pub");
@@ -199,6 +199,7 @@ fn refusals_name_the_entry_and_the_field() {
         (format!("signatures: [{{image: a, certificates: [{CA:?}], certificateChain: []}}]"), "signatures[0].certificateChain: must list at least one certificate"),
         (format!("signatures: [{{image: a, pubKeys: [{key}], requireRekorBundle: true}}]"), "signatures[0].requireRekorBundle: only allowed with certificates"),
         ("signatures: [{image: a, keylessPrefix: [{issuer: i, urlPrefix: 'not a url'}]}]".into(), "signatures[0].keylessPrefix[0].urlPrefix: not a valid URL"),
+        ("signatures: [{image: a, keylessPrefix: [{issuer: i, urlPrefix: 'https://bücher.example/'}]}]".into(), "signatures[0].keylessPrefix[0].urlPrefix: not a valid URL (invalid international domain name): write an international domain name in its ASCII (xn--) form"),
         ("signatures: [{image: a, keylessPrefix: [{issuer: i, urlPrefix: 'file:///etc'}]}]".into(), "signatures[0].keylessPrefix[0].urlPrefix: must be an http(s) URL"),
         ("signatures: [{image: a, keylessPrefix: [{issuer: i, urlPrefix: 'ftp://github.com/acme/'}]}]".into(), "signatures[0].keylessPrefix[0].urlPrefix: must be an http(s) URL"),
         ("signatures: [{image: a, githubActions: {owner: ''}}]".into(), "signatures[0].githubActions.owner: must not be empty"),
@@ -419,4 +420,13 @@ fn unknown_warn_values_are_refused_naming_the_field() {
             "{yaml}\n  gave: {error}\n  want: {expected}"
         );
     }
+}
+
+#[test]
+fn an_international_domain_name_is_accepted_in_its_ascii_form() {
+    let settings = validate(
+        "signatures: [{image: a, keylessPrefix: [{issuer: i, urlPrefix: 'https://xn--bcher-kva.example/acme/'}]}]",
+    )
+    .unwrap();
+    assert_eq!(settings.rules.len(), 1);
 }

@@ -1,7 +1,8 @@
 //! `make bench`: what the policy itself costs in the real host. For each case, `kwctl bench`
 //! runs the policy and then the floor policy (a module that accepts without reading its
 //! payload, built by this project) on the same request, in rounds; the policy's own cost is
-//! the difference. The policy's host calls are recorded once with `kwctl run` and replayed
+//! the difference. Other builds of the policy (`--policy` again) are measured in the same
+//! rounds, so that figures before and after a change come from the same minutes. The policy's host calls are recorded once with `kwctl run` and replayed
 //! by `kwctl bench`, so no registry time is measured.
 //!
 //! Figures are printed, never asserted: they depend on the machine. Host-call counts are
@@ -24,8 +25,8 @@ use cases::{cases, Case, CaseImages, IMAGES, KEYS, REPOSITORY_PREFIX};
 
 /// What `make bench` runs.
 pub struct BenchOptions {
-    /// The annotated policy.
-    pub policy: PathBuf,
+    /// The annotated policies: the first, then the builds to compare with it.
+    pub policies: Vec<PathBuf>,
     /// The annotated floor policy.
     pub floor: PathBuf,
     /// Interleaved policy/floor measurements per case; the fastest of each is kept.
@@ -61,8 +62,16 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         options.rounds,
         machine()
     );
-    println!("| case | object | host calls | verdict | policy | floor | own cost | own / floor |");
-    println!("|---|---|---|---|---|---|---|---|");
+    let names: Vec<String> = options.policies.iter().map(|p| label(p)).collect();
+    let columns: String = names
+        .iter()
+        .map(|n| format!(" {n} | {n} own cost | own / floor |"))
+        .collect();
+    println!("| case | object | host calls | verdict | floor |{columns}");
+    println!(
+        "|---|---|---|---|---|{}",
+        "---|---|---|".repeat(names.len())
+    );
     let all = cases(&CaseImages {
         registry: registry.host(),
         images: &images,
@@ -76,12 +85,22 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         println!("{row}");
         std::io::stdout().flush()?;
     }
-    println!(
-        "\npolicy: {} bytes; floor: {} bytes",
-        std::fs::metadata(&options.policy)?.len(),
-        std::fs::metadata(&options.floor)?.len()
-    );
+    for path in options.policies.iter().chain([&options.floor]) {
+        println!(
+            "\n{}: {} bytes",
+            label(path),
+            std::fs::metadata(path)?.len()
+        );
+    }
     Ok(())
+}
+
+/// A policy's column name: its file name.
+fn label(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 struct Bench<'a> {
@@ -92,64 +111,100 @@ struct Bench<'a> {
 }
 
 impl Bench<'_> {
-    /// Records the case's host calls, then measures policy and floor in rounds.
+    /// Records the case's host calls for every policy, then measures them and the floor in
+    /// interleaved rounds.
     fn case(&self, case: &Case) -> Result<String> {
         let request = self.dir.join("request.json");
         let settings = self.dir.join("settings.json");
-        let calls = self.dir.join("calls.yml");
         std::fs::write(&request, case.request.to_string())?;
         std::fs::write(&settings, case.settings.to_string())?;
+        let mut recordings = Vec::new();
+        let mut verdict = "";
+        for (i, policy) in self.options.policies.iter().enumerate() {
+            let calls = self.dir.join(format!("calls-{i}.yml"));
+            verdict = self.record(case, policy, &request, &settings, &calls)?;
+            recordings.push(calls);
+        }
+        let mut times = vec![Duration::MAX; recordings.len()];
+        let mut floor = Duration::MAX;
+        for _ in 0..self.options.rounds.max(1) {
+            for ((policy, calls), time) in self
+                .options
+                .policies
+                .iter()
+                .zip(&recordings)
+                .zip(&mut times)
+            {
+                *time = (*time).min(self.bench(policy, &request, &settings, Some(calls))?);
+            }
+            floor = floor.min(self.bench(&self.options.floor, &request, &settings, None)?);
+        }
+        let columns: String = times
+            .iter()
+            .map(|&time| {
+                let own = time.saturating_sub(floor);
+                format!(
+                    " {} | {} | {:.2} |",
+                    micros(time),
+                    micros(own),
+                    own.as_secs_f64() / floor.as_secs_f64()
+                )
+            })
+            .collect();
+        Ok(format!(
+            "| {} | {:.1} KB | {} | {verdict} | {} |{columns}",
+            case.name,
+            case.request["object"].to_string().len() as f64 / 1000.0,
+            case.verify_calls,
+            micros(floor),
+        ))
+    }
+
+    /// One `kwctl run` of `policy` recording its host calls into `calls`: the verdict, after
+    /// checking that it is admitted and made exactly the case's calls.
+    fn record(
+        &self,
+        case: &Case,
+        policy: &Path,
+        request: &Path,
+        settings: &Path,
+        calls: &Path,
+    ) -> Result<&'static str> {
         let output = self
             .kwctl()
             .arg("run")
             .arg("--sources-path")
             .arg(self.sources)
             .arg("--record-host-capabilities-interactions")
-            .arg(&calls)
+            .arg(calls)
             .arg("-r")
-            .arg(&request)
+            .arg(request)
             .arg("-s")
-            .arg(&settings)
-            .arg(&self.options.policy)
+            .arg(settings)
+            .arg(policy)
             .output()?;
         ensure!(
             output.status.success(),
-            "kwctl run: {}",
+            "kwctl run {}: {}",
+            policy.display(),
             String::from_utf8_lossy(&output.stderr)
         );
         let response: Value = serde_json::from_slice(&output.stdout)?;
         let verdict = match (response["allowed"].as_bool(), response["patch"].is_string()) {
             (Some(true), true) => "mutated",
             (Some(true), false) => "accepted",
-            _ => bail!("rejected: {}", response["status"]),
+            _ => bail!("{}: rejected: {}", policy.display(), response["status"]),
         };
-        let recorded = recorded_calls(&std::fs::read_to_string(&calls).unwrap_or_default())?;
+        let recorded = recorded_calls(&std::fs::read_to_string(calls).unwrap_or_default())?;
         ensure!(
             recorded.calls("oci/v2/verify") == case.verify_calls
                 && recorded.total() == case.verify_calls,
-            "expected {} oci/v2/verify calls, kwctl recorded {:?}",
+            "{}: expected {} oci/v2/verify calls, kwctl recorded {:?}",
+            policy.display(),
             case.verify_calls,
             recorded.per_operation
         );
-
-        let mut policy = Duration::MAX;
-        let mut floor = Duration::MAX;
-        for _ in 0..self.options.rounds.max(1) {
-            policy =
-                policy.min(self.bench(&self.options.policy, &request, &settings, Some(&calls))?);
-            floor = floor.min(self.bench(&self.options.floor, &request, &settings, None)?);
-        }
-        let own = policy.saturating_sub(floor);
-        Ok(format!(
-            "| {} | {:.1} KB | {} | {verdict} | {} | {} | {} | {:.2} |",
-            case.name,
-            case.request["object"].to_string().len() as f64 / 1000.0,
-            recorded.total(),
-            micros(policy),
-            micros(floor),
-            micros(own),
-            own.as_secs_f64() / floor.as_secs_f64()
-        ))
+        Ok(verdict)
     }
 
     /// The median time of one `validate` as `kwctl bench` reports it.
@@ -189,7 +244,7 @@ impl Bench<'_> {
             stdout,
             String::from_utf8_lossy(&output.stderr)
         );
-        validate_median(&stdout)
+        validate_median(&without_colours(&stdout))
             .with_context(|| format!("no `validate` median in kwctl bench's output:\n{stdout}"))
     }
 
@@ -204,6 +259,20 @@ fn validate_median(output: &str) -> Option<Duration> {
     let median = block.split("med = ").nth(1)?;
     let end = median.find(',')?;
     parse_duration(&median[..end])
+}
+
+/// `text` without ANSI colour sequences (`ESC [ ... m`), which kwctl bench always writes.
+fn without_colours(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            chars.by_ref().find(|&c| c == 'm');
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 /// `8.27µs`, `912.00ns`, `1.20ms`, `2.00s`.
@@ -249,5 +318,10 @@ mod tests {
         assert_eq!(parse_duration("1.20ms"), Some(Duration::from_micros(1200)));
         assert_eq!(parse_duration("912.00ns"), Some(Duration::from_nanos(912)));
         assert_eq!(validate_median("validate_settings [..] med = 1µs,"), None);
+        let coloured = "\u{1b}[1;32mvalidate\u{1b}[0m [1 samples]: (sample data: med = \u{1b}[0;97m2.00µs\u{1b}[0m, var";
+        assert_eq!(
+            validate_median(&without_colours(coloured)),
+            Some(Duration::from_micros(2))
+        );
     }
 }

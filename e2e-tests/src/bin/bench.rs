@@ -11,9 +11,9 @@ use e2e_tests::bench::{run, BenchOptions};
 #[derive(Parser)]
 #[command(name = "bench")]
 struct Args {
-    /// The annotated policy module.
+    /// The annotated policy module; repeat to compare builds in the same rounds.
     #[arg(long, default_value = "annotated-policy.wasm")]
-    policy: PathBuf,
+    policy: Vec<PathBuf>,
     /// The annotated floor policy module.
     #[arg(long, default_value = "floor-policy.wasm")]
     floor: PathBuf,
@@ -31,7 +31,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let options = BenchOptions {
-        policy: args.policy,
+        policies: args.policy,
         floor: args.floor,
         rounds: args.rounds,
         measurement_seconds: args.measurement_seconds,

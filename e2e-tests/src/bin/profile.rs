@@ -1,0 +1,58 @@
+//! Where the policy's time goes, natively: runs `validate` of one `make bench` case many
+//! times with host calls answered at once, for a profiler to look at (DEVELOPMENT.md,
+//! "Where the time goes"). The keys are real PEM keys, the images need no registry.
+//!
+//!     valgrind --tool=callgrind target/release/profile "1 container, 1 image, no rule matches, 1 key"
+
+use std::process::ExitCode;
+
+use e2e_tests::bench::cases::{cases, CaseImages, IMAGES, KEYS};
+use serde_json::json;
+use verify_image_signatures::policy::{validate, validate_settings, Verdict};
+use verify_image_signatures::verifier::{Check, Failure, Verifier};
+
+/// Answers every check at once with one digest.
+struct Instant;
+
+impl Verifier for Instant {
+    fn verify(&self, _: &Check<'_>) -> Result<String, Failure> {
+        Ok(format!("sha256:{}", "a".repeat(64)))
+    }
+}
+
+const EVALUATIONS: usize = 1000;
+
+fn main() -> ExitCode {
+    let Some(name) = std::env::args().nth(1) else {
+        eprintln!("usage: profile CASE (a `make bench` case name)");
+        return ExitCode::FAILURE;
+    };
+    let keys: Vec<String> = (0..KEYS)
+        .map(|_| rcgen::KeyPair::generate().expect("a key").public_key_pem())
+        .collect();
+    let images: Vec<String> = (0..IMAGES)
+        .map(|n| format!("127.0.0.1:5000/bench/image-{n:02}:v1"))
+        .collect();
+    let all = cases(&CaseImages {
+        registry: "127.0.0.1:5000",
+        images: &images,
+        keys: &keys,
+    });
+    let Some(case) = all.iter().find(|c| c.name == name) else {
+        eprintln!("no case {name:?}; the cases are:");
+        for case in &all {
+            eprintln!("  {}", case.name);
+        }
+        return ExitCode::FAILURE;
+    };
+    validate_settings(case.settings.to_string().as_bytes()).expect("valid settings");
+    let payload = json!({"request": case.request, "settings": case.settings}).to_string();
+    for _ in 0..EVALUATIONS {
+        if let Verdict::Reject(message) = validate(payload.as_bytes(), &Instant) {
+            eprintln!("rejected: {message}");
+            return ExitCode::FAILURE;
+        }
+    }
+    println!("{EVALUATIONS} evaluations of {name:?}");
+    ExitCode::SUCCESS
+}
