@@ -32,6 +32,9 @@ struct Args {
     /// (default: policy-server's own, 2 s).
     #[arg(long)]
     probe_policy_timeout: Option<u64>,
+    /// The policy's `timeoutEvalSeconds` on that server (policy-server 1.35).
+    #[arg(long)]
+    probe_timeout_eval_seconds: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from)),
         policy_timeout: args.policy_timeout,
         probe_policy_timeout: args.probe_policy_timeout,
+        probe_timeout_eval_seconds: args.probe_timeout_eval_seconds,
     };
     match run(&options) {
         Ok(()) => ExitCode::SUCCESS,

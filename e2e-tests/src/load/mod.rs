@@ -50,6 +50,9 @@ pub struct LoadOptions {
     /// `--policy-timeout` of the server that gets the cold large Deployment first, to see
     /// what a deadline does to it; policy-server's default (2 s) when `None`.
     pub probe_policy_timeout: Option<u64>,
+    /// The policy's own `timeoutEvalSeconds` on that server (policy-server 1.35), which
+    /// overrides `--policy-timeout` for it.
+    pub probe_timeout_eval_seconds: Option<u64>,
 }
 
 /// One answered (or failed) request.
@@ -101,11 +104,12 @@ pub fn run(options: &LoadOptions) -> Result<()> {
         {"image": format!("{host}/unsigned/*"), "pubKeys": [fixtures.keys.a]},
         {"image": format!("{host}/{MANY_PREFIX}-*"), "pubKeys": [many.keys[0]]},
     ]});
-    let config = |policy_timeout| PolicyServerConfig {
+    let config = |policy_timeout, timeout_eval_seconds: Option<u64>| PolicyServerConfig {
         policies: json!({POLICY_ID: {
             "module": uri,
             "allowedToMutate": true,
             "hostCapabilities": capabilities,
+            "timeoutEvalSeconds": timeout_eval_seconds,
             "settings": settings,
         }}),
         sources_path: Some(fixtures.sources.clone()),
@@ -120,10 +124,13 @@ pub fn run(options: &LoadOptions) -> Result<()> {
 
     eprintln!(
         "The large Deployment, {DEADLINE_PROBES} times, on a fresh policy-server with {}...",
-        timeout_flag(options.probe_policy_timeout)
+        timeout_flag(options)
     );
     let deadline_probe = {
-        let server = PolicyServer::start(&config(options.probe_policy_timeout))?;
+        let server = PolicyServer::start(&config(
+            options.probe_policy_timeout,
+            options.probe_timeout_eval_seconds,
+        ))?;
         (0..DEADLINE_PROBES)
             .map(|_| send(&server, large))
             .collect::<Vec<_>>()
@@ -133,7 +140,7 @@ pub fn run(options: &LoadOptions) -> Result<()> {
         "A fresh policy-server (--policy-timeout {}): one cold request of each kind, then {} requests from {} clients...",
         options.policy_timeout, options.requests, options.clients
     );
-    let server = PolicyServer::start(&config(Some(options.policy_timeout)))?;
+    let server = PolicyServer::start(&config(Some(options.policy_timeout), None))?;
     let startup_rss = server.peak_rss_kib()?;
     let cold: Vec<Sample> = requests.iter().map(|r| send(&server, r)).collect();
     let warm: Vec<Vec<Sample>> = requests
@@ -196,7 +203,7 @@ pub fn run(options: &LoadOptions) -> Result<()> {
     println!(
         "\nThe 50-container Deployment {DEADLINE_PROBES} times, one at a time, on a fresh \
          policy-server with {} (these verdicts depend on speed and never fail the run):\n",
-        timeout_flag(options.probe_policy_timeout)
+        timeout_flag(options)
     );
     println!("| request | latency | verdict |\n|---|---|---|");
     for (n, sample) in deadline_probe.iter().enumerate() {
@@ -312,11 +319,16 @@ fn percentile(sorted: &[Duration], p: usize) -> Duration {
     sorted[(sorted.len() * p).div_ceil(100).max(1) - 1]
 }
 
-fn timeout_flag(seconds: Option<u64>) -> String {
-    seconds.map_or_else(
+/// The deadline of the probe server, in words.
+fn timeout_flag(options: &LoadOptions) -> String {
+    let server = options.probe_policy_timeout.map_or_else(
         || "the default --policy-timeout (2 s)".into(),
         |s| format!("--policy-timeout {s}"),
-    )
+    );
+    match options.probe_timeout_eval_seconds {
+        Some(s) => format!("{server} and the policy's timeoutEvalSeconds: {s}"),
+        None => server,
+    }
 }
 
 fn duration(d: Duration) -> String {
