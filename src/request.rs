@@ -1,28 +1,27 @@
-//! Reading the `validate` payload. Only what the policy uses is read; the object is
-//! kept as raw JSON text so that it is parsed no more than needed.
+//! Reading the `validate` payload. Only what the policy uses is read. The object is
+//! read as `O`: raw JSON text, kept so that it is parsed no more than needed, or
+//! directly as what the policy looks for in it, in the same pass as the payload.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 #[derive(Deserialize)]
-pub struct Payload<'a> {
-    #[serde(borrow)]
-    pub request: AdmissionRequest<'a>,
-    #[serde(borrow)]
+#[serde(bound(deserialize = "O: Deserialize<'de>, 'de: 'a"))]
+pub struct Payload<'a, O = &'a RawValue> {
+    pub request: AdmissionRequest<'a, O>,
     pub settings: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AdmissionRequest<'a> {
+#[serde(bound(deserialize = "O: Deserialize<'de>, 'de: 'a"))]
+pub struct AdmissionRequest<'a, O = &'a RawValue> {
     pub kind: GroupVersionKind,
     #[serde(default)]
     pub sub_resource: Option<String>,
     #[serde(default)]
     pub operation: Option<String>,
-    #[serde(borrow)]
-    pub object: Option<&'a RawValue>,
-    #[serde(borrow)]
+    pub object: Option<O>,
     pub old_object: Option<&'a RawValue>,
 }
 
@@ -31,7 +30,7 @@ pub struct GroupVersionKind {
     pub kind: String,
 }
 
-impl<'a> Payload<'a> {
+impl<'a, O: Deserialize<'a>> Payload<'a, O> {
     pub fn parse(payload: &'a [u8]) -> Result<Self, String> {
         serde_json::from_slice(payload)
             .map_err(|e| format!("cannot read the admission request: {e}"))
@@ -43,7 +42,9 @@ impl AdmissionRequest<'_> {
     pub fn object(&self) -> Option<&RawValue> {
         self.object.filter(|o| o.get() != "null")
     }
+}
 
+impl<O> AdmissionRequest<'_, O> {
     /// The object before an UPDATE, unless absent or `null`.
     pub fn old_object(&self) -> Option<&RawValue> {
         self.old_object.filter(|o| o.get() != "null")

@@ -52,23 +52,33 @@ impl Scope {
         object: &str,
         reverify_unchanged: bool,
     ) -> Self {
-        let ephemeral_only = request.is_ephemeral_containers();
+        let scope = Self::without_old_object(request, reverify_unchanged);
         let old = request
             .old_object()
             .filter(|_| request.operation.as_deref() == Some("UPDATE"));
         let baseline = match old {
             None => Baseline::Nothing,
-            Some(old) if ephemeral_only && kind == "Pod" => existing_ephemeral(object, old.get()),
+            Some(old) if scope.ephemeral_only && kind == "Pod" => {
+                existing_ephemeral(object, old.get())
+            }
             Some(old) => old_images(kind, old.get()),
         };
+        Self { baseline, ..scope }
+    }
+
+    /// The scope of a request that carries no old object: every image is new.
+    pub fn without_old_object<O>(
+        request: &AdmissionRequest<'_, O>,
+        reverify_unchanged: bool,
+    ) -> Self {
         let subresource = request
             .sub_resource
             .as_deref()
             .is_some_and(|s| !s.is_empty());
         Self {
-            baseline,
+            baseline: Baseline::Nothing,
             reverify_unchanged: reverify_unchanged && !subresource,
-            ephemeral_only,
+            ephemeral_only: request.is_ephemeral_containers(),
         }
     }
 

@@ -116,8 +116,11 @@ pub enum Workload {
     Containers(Vec<ContainerImage>),
 }
 
+/// What the policy reads of an object: the container lists, wherever a pod spec may
+/// sit, whatever the kind. The images stay borrowed from the text the object was read
+/// from, so that their byte ranges are known.
 #[derive(Deserialize, Default)]
-struct Object<'a> {
+pub struct Object<'a> {
     #[serde(borrow)]
     spec: Option<ObjectSpec<'a>>,
 }
@@ -213,68 +216,84 @@ const JOB_TEMPLATE_SPEC: &[&str] = &["spec", "jobTemplate", "spec", "template", 
 /// A known kind that cannot be read is an error (the caller rejects); an unknown
 /// kind is covered only when it carries a pod template, and is read the same way.
 pub fn extract(kind: &str, object: &str) -> Result<Workload, String> {
-    let known = |kinds: &[&str]| kinds.contains(&kind);
-    let unreadable = |e: &dyn std::fmt::Display| format!("cannot read the {kind}: {e}");
-    let read = || serde_json::from_str::<Object>(object).map_err(|e| unreadable(&e));
-    let mut pods = Vec::new();
-    if known(POD_KINDS) {
-        pods.push((POD_SPEC, read()?.spec.unwrap_or_default().into_pod()));
-    } else if known(TEMPLATE_KINDS) || known(JOB_TEMPLATE_KINDS) {
-        let spec = read()?.spec.unwrap_or_default();
-        let pod = if known(JOB_TEMPLATE_KINDS) {
-            job_pod_spec(spec.job_template).map(|pod| (JOB_TEMPLATE_SPEC, pod))
-        } else {
-            spec.template
-                .and_then(|t| t.spec)
-                .map(|pod| (TEMPLATE_SPEC, pod))
-        };
-        pods.extend(pod);
+    match serde_json::from_slice::<Object>(object.as_bytes()) {
+        Ok(read) => read.workload(kind, object.as_bytes()),
+        Err(error) => unreadable(kind, object, &error),
+    }
+}
+
+/// Why an object that does not read as [`Object`] is refused, or that it is of no
+/// covered kind.
+fn unreadable(kind: &str, object: &str, error: &serde_json::Error) -> Result<Workload, String> {
+    let error = format!("cannot read the {kind}: {error}");
+    if [POD_KINDS, TEMPLATE_KINDS, JOB_TEMPLATE_KINDS]
+        .iter()
+        .any(|kinds| kinds.contains(&kind))
+    {
+        return Err(error);
+    }
+    // Any other kind: a custom controller (an Argo Rollout, say) is covered by its pod
+    // template. An object that does not even parse this far is covered only if its JSON
+    // has a template where a pod template would be. Too deep for a `Value` (128 levels)
+    // is no proof there is no template.
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(object) else {
+        return Err(error);
+    };
+    let has_template = [TEMPLATE_SPEC, JOB_TEMPLATE_SPEC]
+        .iter()
+        .any(|path| value.pointer(&format!("/{}", path.join("/"))).is_some());
+    if has_template {
+        Err(error)
     } else {
-        // Any other kind: a custom controller (an Argo Rollout, say) is covered by its
-        // pod template. An object that does not even parse this far is covered only if
-        // its JSON has a template where a pod template would be.
-        let spec = match read() {
-            Ok(object) => object.spec.unwrap_or_default(),
-            Err(error) => {
-                // Too deep for a `Value` (128 levels) is no proof there is no template.
-                let Ok(value) = serde_json::from_str::<serde_json::Value>(object) else {
-                    return Err(error);
-                };
-                let has_template = [TEMPLATE_SPEC, JOB_TEMPLATE_SPEC]
-                    .iter()
-                    .any(|path| value.pointer(&format!("/{}", path.join("/"))).is_some());
-                return if has_template {
-                    Err(error)
-                } else {
-                    Ok(Workload::NotCovered)
-                };
+        Ok(Workload::NotCovered)
+    }
+}
+
+impl Object<'_> {
+    /// The containers of this object, of kind `kind`, read from `text`: each image's
+    /// span is its byte range in `text`.
+    pub fn workload(self, kind: &str, text: &[u8]) -> Result<Workload, String> {
+        let known = |kinds: &[&str]| kinds.contains(&kind);
+        let spec = self.spec.unwrap_or_default();
+        let mut pods = Vec::new();
+        if known(POD_KINDS) {
+            pods.push((POD_SPEC, spec.into_pod()));
+        } else if known(TEMPLATE_KINDS) {
+            pods.extend(
+                spec.template
+                    .and_then(|t| t.spec)
+                    .map(|pod| (TEMPLATE_SPEC, pod)),
+            );
+        } else if known(JOB_TEMPLATE_KINDS) {
+            pods.extend(job_pod_spec(spec.job_template).map(|pod| (JOB_TEMPLATE_SPEC, pod)));
+        } else {
+            pods.extend(
+                spec.template
+                    .and_then(|t| t.spec)
+                    .map(|pod| (TEMPLATE_SPEC, pod)),
+            );
+            pods.extend(job_pod_spec(spec.job_template).map(|pod| (JOB_TEMPLATE_SPEC, pod)));
+            if pods.is_empty() {
+                return Ok(Workload::NotCovered);
             }
-        };
-        pods.extend(
-            spec.template
-                .and_then(|t| t.spec)
-                .map(|pod| (TEMPLATE_SPEC, pod)),
-        );
-        pods.extend(job_pod_spec(spec.job_template).map(|pod| (JOB_TEMPLATE_SPEC, pod)));
-        if pods.is_empty() {
-            return Ok(Workload::NotCovered);
         }
+        let mut found = Vec::new();
+        for (path, pod) in &pods {
+            containers(text, path, pod, &mut found)
+                .map_err(|e| format!("cannot read the {kind}: {e}"))?;
+        }
+        Ok(Workload::Containers(found))
     }
-    let mut found = Vec::new();
-    for (path, pod) in &pods {
-        containers(object, path, pod, &mut found).map_err(|e| unreadable(&e))?;
-    }
-    Ok(Workload::Containers(found))
 }
 
 fn job_pod_spec(job_template: Option<JobTemplate>) -> Option<PodSpec> {
     job_template?.spec?.template?.spec
 }
 
-/// Appends the images of `pod` to `found`, decoding each and locating it in `object`,
+/// Appends the images of `pod` to `found`, decoding each and locating it in `text`,
 /// the text the pod was borrowed from.
 fn containers(
-    object: &str,
+    text: &[u8],
     pod_spec: &'static [&'static str],
     pod: &PodSpec,
     found: &mut Vec<ContainerImage>,
@@ -315,7 +334,7 @@ fn containers(
             Some(raw) => {
                 let image: String = serde_json::from_str(raw.get())
                     .map_err(|_| format!("{} is not a string", location.image_path()))?;
-                let start = raw.get().as_ptr() as usize - object.as_ptr() as usize;
+                let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
                 (Some(image), Some(start..start + raw.get().len()))
             }
         };
