@@ -1,5 +1,5 @@
-use super::*;
 use super::rule::Kind;
+use super::*;
 use crate::verifier::Signer;
 
 const KEY1: &str = include_str!("../../tests/data/key1.pub");
@@ -175,6 +175,24 @@ digestPinning: pods
     }
     let s = validate("{signatures: [{image: '*', githubActions: {owner: a}}], modifyImagesWithDigest: false, digestPinning: none}").unwrap();
     assert_eq!(s.pinning, Pinning::None);
+}
+
+/// The whole text of the two messages that list the kinds, which the prefixes checked
+/// above leave out.
+#[test]
+fn kind_messages_list_every_kind() {
+    let kinds = "pubKeys, keyless, keylessPrefix, githubActions, certificates, anyOf";
+    assert_eq!(
+        refused("signatures: [{image: a}]"),
+        format!("signatures[0]: names no signature kind; give one of {kinds}")
+    );
+    let key = format!("{KEY1:?}");
+    assert_eq!(
+        refused(&format!(
+            "signatures: [{{image: a, pubKeys: [{key}], keyless: [{{issuer: i, subject: s}}]}}]"
+        )),
+        format!("signatures[0]: carries pubKeys and keyless; an entry has exactly one of {kinds}")
+    );
 }
 
 #[test]
