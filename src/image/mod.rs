@@ -287,6 +287,18 @@ mod tests {
             image("127.0.0.1:5000/app:v1").spellings(),
             ["127.0.0.1:5000/app:v1"]
         );
+        // Only an official Docker Hub image drops `library/`: `library/a/b` is not `a/b`,
+        // and `ghcr.io/library/app` is not `ghcr.io/app`.
+        for (written, other) in [
+            ("library/a/b", "a/b"),
+            ("ghcr.io/library/app", "ghcr.io/app"),
+        ] {
+            let other = image(other);
+            assert!(
+                image(written).spellings().iter().all(|s| image(s) != other),
+                "{written}"
+            );
+        }
         // A Docker Hub repository whose first component reads as a registry has no
         // spelling without a registry.
         assert!(image("docker.io/my.org/app")

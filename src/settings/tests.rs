@@ -177,6 +177,24 @@ digestPinning: pods
     assert_eq!(s.pinning, Pinning::None);
 }
 
+/// The whole text of the two messages that list the kinds, which the prefixes checked
+/// above leave out.
+#[test]
+fn kind_messages_list_every_kind() {
+    let kinds = "pubKeys, keyless, keylessPrefix, githubActions, certificates, anyOf";
+    assert_eq!(
+        refused("signatures: [{image: a}]"),
+        format!("signatures[0]: names no signature kind; give one of {kinds}")
+    );
+    let key = format!("{KEY1:?}");
+    assert_eq!(
+        refused(&format!(
+            "signatures: [{{image: a, pubKeys: [{key}], keyless: [{{issuer: i, subject: s}}]}}]"
+        )),
+        format!("signatures[0]: carries pubKeys and keyless; an entry has exactly one of {kinds}")
+    );
+}
+
 #[test]
 fn refusals_name_the_entry_and_the_field() {
     let key = format!("{KEY1:?}");
