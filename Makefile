@@ -104,8 +104,8 @@ fuzz:
 
 ## Mutation testing of the policy's logic (cargo install cargo-mutants): every mutant
 ## that changes behaviour must be caught. Results in mutants.out/.
-MUTATED := -f 'src/settings/**' -f 'src/image/**' -f 'src/platforms/**' -f src/plan.rs -f src/verdict.rs \
-	-f src/mutation.rs -f src/report.rs
+MUTATED := -f 'src/settings/**' -f 'src/image/**' -f 'src/evaluation/**' -f 'src/verifier/**' -f src/plan.rs -f src/verdict.rs \
+	-f src/rejection.rs -f src/mutation.rs -f src/report.rs
 mutants:
 	$(CARGO) mutants -p verify-image-signatures $(MUTATED) -j 1 --timeout 60 --gitignore=true \
 		--cargo-test-arg=--tests
