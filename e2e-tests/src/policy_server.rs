@@ -12,6 +12,7 @@
 //! # anyhow::Ok(())
 //! ```
 
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -165,6 +166,37 @@ impl PolicyServer {
         Ok((status, text))
     }
 
+    /// [`Self::post`] on a connection of its own that reads the answer while the body is
+    /// still being written. A server that refuses a body before reading it all (one larger
+    /// than it accepts) answers and closes the connection mid-body; an ordinary client then
+    /// reports the broken pipe of its next write, not the answer the server gave.
+    pub fn post_reading_early(&self, policy_id: &str, body: &[u8]) -> Result<(u16, String)> {
+        let what = format!("POST /validate/{policy_id}");
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port))
+            .with_context(|| format!("{what}: connecting"))?;
+        let head = format!(
+            "POST /validate/{policy_id} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.port,
+            body.len()
+        );
+        let mut writer = stream.try_clone()?;
+        writer.set_write_timeout(Some(REQUEST_TIMEOUT))?;
+        let mut answer = Vec::new();
+        let read = std::thread::scope(|scope| {
+            // The writer's error is the expected broken pipe once the server has answered.
+            scope.spawn(move || {
+                let _ = writer
+                    .write_all(head.as_bytes())
+                    .and_then(|()| writer.write_all(body));
+            });
+            read_answer(&mut stream, &mut answer)
+        });
+        read.with_context(|| format!("{what}: reading the answer"))?;
+        parse_answer(&answer)
+            .with_context(|| format!("{what}: {}", String::from_utf8_lossy(&answer)))
+    }
+
     fn start_once(config: &PolicyServerConfig) -> Result<PolicyServer> {
         let dir = tempfile::Builder::new()
             .prefix("kw-policy-server-")
@@ -272,4 +304,41 @@ pub fn admission_review(request: &Value) -> Vec<u8> {
     })
     .to_string()
     .into_bytes()
+}
+
+/// Reads until the server closes the connection. A reset after the answer has arrived is how
+/// a server closes a connection whose body it did not read.
+fn read_answer(stream: &mut std::net::TcpStream, answer: &mut Vec<u8>) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(REQUEST_TIMEOUT))?;
+    let mut chunk = [0; 16 * 1024];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !answer.is_empty() => {
+                return Ok(())
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// The status and body of a whole HTTP/1.1 answer.
+fn parse_answer(answer: &[u8]) -> Result<(u16, String)> {
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut response = httparse::Response::new(&mut headers);
+    let httparse::Status::Complete(head) = response.parse(answer)? else {
+        bail!("the answer ends within its head");
+    };
+    let status = response.code.context("no status")?;
+    let length: usize = response
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+        .context("no content-length")
+        .and_then(|h| Ok(std::str::from_utf8(h.value)?.parse()?))?;
+    let body = answer
+        .get(head..head + length)
+        .context("the answer is cut short")?;
+    Ok((status, String::from_utf8_lossy(body).into_owned()))
 }

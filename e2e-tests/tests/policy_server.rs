@@ -98,20 +98,14 @@ enum Answer {
 }
 
 /// POSTs `body`: the answer, within the deadline, and the server still serving an ordinary
-/// request afterwards. A server that refuses a body before reading it all may close the
-/// connection while the client still sends: such a transport error is retried.
+/// request afterwards.
 fn post(body: Vec<u8>) -> Answer {
     let server = server();
-    let mut attempts = 0;
-    let (elapsed, status, text) = loop {
-        attempts += 1;
-        let started = Instant::now();
-        match server.post(POLICY, body.clone()) {
-            Ok((status, text)) => break (started.elapsed(), status, text),
-            Err(e) if attempts < 3 => eprintln!("retrying after a transport error: {e:#}"),
-            Err(e) => panic!("policy-server does not answer: {e:#}"),
-        }
-    };
+    let started = Instant::now();
+    let (status, text) = server
+        .post_reading_early(POLICY, &body)
+        .unwrap_or_else(|e| panic!("policy-server does not answer: {e:#}"));
+    let elapsed = started.elapsed();
     assert!(
         elapsed < DEFAULT_DEADLINE,
         "{elapsed:?} is past the deadline"
