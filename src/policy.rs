@@ -55,81 +55,72 @@ pub(crate) fn answer(payload: &[u8], verifier: &dyn Verifier) -> Answer {
 /// The verdict; `report` is filled in once the images are verified, so that a
 /// rejection carries the record of what did pass.
 ///
-/// A request without an old object (a CREATE, and most others) is read in one pass,
-/// its images with it, and the object's text is looked up again only to pin. Anything
-/// else, and anything that pass cannot read, is read the general way, whose errors
-/// say why.
+/// The payload is read in one pass, the object's images with it; an old object is kept
+/// as text, and read only for what an UPDATE compares. The object's text is looked up
+/// again only when it is needed whole: to pin, and to compare ephemeral containers.
 fn evaluate(
     payload: &[u8],
     verifier: &dyn Verifier,
     report: &mut Report,
 ) -> Result<Verdict, String> {
-    if let Ok(read) = Payload::<Object>::parse(payload) {
-        if read.request.object.is_some() && read.request.old_object().is_none() {
-            return evaluate_read(read, payload, verifier, report);
-        }
-    }
-    let payload_read = Payload::parse(payload)?;
-    let settings = settings_of(&payload_read)?;
-    let request = &payload_read.request;
+    let read = match Payload::<Object>::parse(payload) {
+        Ok(read) => read,
+        Err(error) => return unread(payload, error),
+    };
+    let settings = settings_of(&read)?;
+    let Payload { mut request, .. } = read;
     let kind = request.kind.kind.as_str();
-    let Some(object) = request.object() else {
+    let Some(object) = request.object.take() else {
         return match request.operation.as_deref() {
             Some("CREATE" | "UPDATE") => Err(format!("the {kind} request carries no object")),
             _ => Ok(Verdict::Accept),
         };
     };
-    let containers = match workload::extract(kind, object.get())? {
-        Workload::NotCovered => return Ok(Verdict::Accept),
-        Workload::Containers(containers) => containers,
-    };
-    let scope = Scope::new(
-        request,
-        kind,
-        object.get(),
-        settings.reverify_unchanged_images,
-    );
-    let pins = match verify(&settings, kind, &scope, containers, verifier, report) {
-        Ok(pins) => pins,
-        Err(message) => return Ok(Verdict::Reject(message)),
-    };
-    Ok(mutation::apply(object.get(), pins).map_or(Verdict::Accept, Verdict::Mutate))
-}
-
-/// [`evaluate`] of a request read in one pass, with its object and no old object.
-fn evaluate_read(
-    read: Payload<'_, Object<'_>>,
-    payload: &[u8],
-    verifier: &dyn Verifier,
-    report: &mut Report,
-) -> Result<Verdict, String> {
-    let settings = settings_of(&read)?;
-    let Payload { mut request, .. } = read;
-    let kind = request.kind.kind.as_str();
-    let Some(object) = request.object.take() else {
-        return Err(format!("the {kind} request carries no object"));
-    };
     let containers = match object.workload(kind, payload)? {
         Workload::NotCovered => return Ok(Verdict::Accept),
         Workload::Containers(containers) => containers,
     };
-    let scope = Scope::without_old_object(&request, settings.reverify_unchanged_images);
+    let scope = Scope::new(
+        &request,
+        kind,
+        || object_text(payload, kind).ok(),
+        settings.reverify_unchanged_images,
+    );
     let mut pins = match verify(&settings, kind, &scope, containers, verifier, report) {
         Ok(pins) if pins.is_empty() => return Ok(Verdict::Accept),
         Ok(pins) => pins,
         Err(message) => return Ok(Verdict::Reject(message)),
     };
     // The spans are in the payload: the object's text is where they are rewritten.
-    let whole = Payload::parse(payload)?;
-    let text = whole
-        .request
-        .object()
-        .ok_or_else(|| format!("the {kind} request carries no object"))?;
-    let offset = text.get().as_ptr() as usize - payload.as_ptr() as usize;
+    let text = object_text(payload, kind)?;
+    let offset = text.as_ptr() as usize - payload.as_ptr() as usize;
     for pin in &mut pins {
         pin.span = pin.span.start - offset..pin.span.end - offset;
     }
-    Ok(mutation::apply(text.get(), pins).map_or(Verdict::Accept, Verdict::Mutate))
+    Ok(mutation::apply(text, pins).map_or(Verdict::Accept, Verdict::Mutate))
+}
+
+/// What a payload the one pass cannot read comes to: read again the general way, whose
+/// errors name the part that is wrong, or an object of no covered kind. Anything else
+/// is the one pass's `error`: what is not understood is not admitted.
+fn unread(payload: &[u8], error: String) -> Result<Verdict, String> {
+    let read = Payload::parse(payload)?;
+    settings_of(&read)?;
+    let kind = read.request.kind.kind.as_str();
+    let object = read.request.object().ok_or(error.clone())?;
+    match workload::extract(kind, object.get())? {
+        Workload::NotCovered => Ok(Verdict::Accept),
+        Workload::Containers(_) => Err(error),
+    }
+}
+
+/// The object's text within `payload`: a second read, which skips over the rest.
+fn object_text<'p>(payload: &'p [u8], kind: &str) -> Result<&'p str, String> {
+    let read: Payload<'p> = Payload::parse(payload)?;
+    read.request
+        .object()
+        .map(RawValue::get)
+        .ok_or_else(|| format!("the {kind} request carries no object"))
 }
 
 /// The settings a payload carries, parsed once per instance.

@@ -37,9 +37,9 @@ impl<'a, O: Deserialize<'a>> Payload<'a, O> {
     }
 }
 
-impl AdmissionRequest<'_> {
+impl<'a> AdmissionRequest<'a> {
     /// The object, unless absent or `null` (as on DELETE).
-    pub fn object(&self) -> Option<&RawValue> {
+    pub fn object(&self) -> Option<&'a RawValue> {
         self.object.filter(|o| o.get() != "null")
     }
 }

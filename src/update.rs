@@ -42,43 +42,37 @@ enum Baseline {
 }
 
 impl Scope {
-    /// The scope of `request`, whose object (of kind `kind`) is `object`.
+    /// The scope of `request`, whose object is of kind `kind`. `object` gives the object's
+    /// text (`None` if it cannot), asked for only on `pods/ephemeralcontainers`.
     /// `reverify_unchanged` applies to UPDATEs of the resource itself: a subresource
     /// (`status`, `scale`, `resize`, `ephemeralcontainers`...) cannot change the images
     /// that already run, so it never re-verifies them.
-    pub fn new(
-        request: &AdmissionRequest,
-        kind: &str,
-        object: &str,
-        reverify_unchanged: bool,
-    ) -> Self {
-        let scope = Self::without_old_object(request, reverify_unchanged);
-        let old = request
-            .old_object()
-            .filter(|_| request.operation.as_deref() == Some("UPDATE"));
-        let baseline = match old {
-            None => Baseline::Nothing,
-            Some(old) if scope.ephemeral_only && kind == "Pod" => {
-                existing_ephemeral(object, old.get())
-            }
-            Some(old) => old_images(kind, old.get()),
-        };
-        Self { baseline, ..scope }
-    }
-
-    /// The scope of a request that carries no old object: every image is new.
-    pub fn without_old_object<O>(
+    pub fn new<'t, O>(
         request: &AdmissionRequest<'_, O>,
+        kind: &str,
+        object: impl FnOnce() -> Option<&'t str>,
         reverify_unchanged: bool,
     ) -> Self {
         let subresource = request
             .sub_resource
             .as_deref()
             .is_some_and(|s| !s.is_empty());
+        let ephemeral_only = request.is_ephemeral_containers();
+        let old = request
+            .old_object()
+            .filter(|_| request.operation.as_deref() == Some("UPDATE"));
+        let baseline = match old {
+            None => Baseline::Nothing,
+            Some(old) if ephemeral_only && kind == "Pod" => object()
+                .map_or(Baseline::Nothing, |object| {
+                    existing_ephemeral(object, old.get())
+                }),
+            Some(old) => old_images(kind, old.get()),
+        };
         Self {
-            baseline: Baseline::Nothing,
+            baseline,
             reverify_unchanged: reverify_unchanged && !subresource,
-            ephemeral_only: request.is_ephemeral_containers(),
+            ephemeral_only,
         }
     }
 

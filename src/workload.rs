@@ -250,8 +250,9 @@ fn unreadable(kind: &str, object: &str, error: &serde_json::Error) -> Result<Wor
 }
 
 impl Object<'_> {
-    /// The containers of this object, of kind `kind`, read from `text`: each image's
-    /// span is its byte range in `text`.
+    /// The containers of this object, of kind `kind`: each image's span is its byte range
+    /// in `text`, any text the object was read from that holds every image (the payload,
+    /// or the object's own text within it).
     pub fn workload(self, kind: &str, text: &[u8]) -> Result<Workload, String> {
         let known = |kinds: &[&str]| kinds.contains(&kind);
         let spec = self.spec.unwrap_or_default();

@@ -3,6 +3,10 @@
 //! "Where the time goes"). The keys are real PEM keys, the images need no registry.
 //!
 //!     valgrind --tool=callgrind target/release/profile "1 container, 1 image, no rule matches, 1 key"
+//!
+//! With `--update` after the case, the request is an UPDATE that changes no image (its old
+//! object is its object), as a label or a scale-down is: the cost of comparing with the old
+//! object, with nothing left to verify.
 
 use std::process::ExitCode;
 
@@ -23,9 +27,14 @@ impl Verifier for Instant {
 const EVALUATIONS: usize = 1000;
 
 fn main() -> ExitCode {
-    let Some(name) = std::env::args().nth(1) else {
-        eprintln!("usage: profile CASE (a `make bench` case name)");
-        return ExitCode::FAILURE;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (name, update) = match args.as_slice() {
+        [name] => (name, false),
+        [name, flag] if flag == "--update" => (name, true),
+        _ => {
+            eprintln!("usage: profile CASE [--update] (CASE: a `make bench` case name)");
+            return ExitCode::FAILURE;
+        }
     };
     let keys: Vec<String> = (0..KEYS)
         .map(|_| rcgen::KeyPair::generate().expect("a key").public_key_pem())
@@ -38,7 +47,7 @@ fn main() -> ExitCode {
         images: &images,
         keys: &keys,
     });
-    let Some(case) = all.iter().find(|c| c.name == name) else {
+    let Some(case) = all.iter().find(|c| &c.name == name) else {
         eprintln!("no case {name:?}; the cases are:");
         for case in &all {
             eprintln!("  {}", case.name);
@@ -46,7 +55,12 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     };
     validate_settings(case.settings.to_string().as_bytes()).expect("valid settings");
-    let payload = json!({"request": case.request, "settings": case.settings}).to_string();
+    let mut request = case.request.clone();
+    if update {
+        request["operation"] = json!("UPDATE");
+        request["oldObject"] = request["object"].clone();
+    }
+    let payload = json!({"request": request, "settings": case.settings}).to_string();
     for _ in 0..EVALUATIONS {
         if let Verdict::Reject(message) = validate(payload.as_bytes(), &Instant) {
             eprintln!("rejected: {message}");
