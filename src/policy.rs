@@ -1,8 +1,6 @@
 //! The policy as a pure function of the payload and a [`Verifier`]: read, scope (what
 //! the request changes), plan, verify, then accept, pin or reject.
 
-use std::rc::Rc;
-
 use serde_json::value::RawValue;
 
 use crate::mutation::{self, Pin};
@@ -123,12 +121,12 @@ fn object_text<'p>(payload: &'p [u8], kind: &str) -> Result<&'p str, String> {
         .ok_or_else(|| format!("the {kind} request carries no object"))
 }
 
-/// The settings a payload carries, parsed once per instance.
-fn settings_of<O>(payload: &Payload<'_, O>) -> Result<Rc<Settings>, String> {
+/// The settings a payload carries, parsed on every request: each runs in a fresh instance.
+fn settings_of<O>(payload: &Payload<'_, O>) -> Result<Settings, String> {
     payload
         .settings
         .ok_or_else(|| "the request carries no settings".to_owned())
-        .and_then(|settings| Settings::from_json_cached(settings).map_err(|e| e.to_string()))
+        .and_then(|settings| Settings::from_json(settings).map_err(|e| e.to_string()))
         .map_err(|e| format!("invalid settings: {e}"))
 }
 

@@ -258,21 +258,6 @@ fn structure_is_checked_on_every_request_but_pem_only_at_validation() {
     assert!(Settings::validate(&raw).is_err());
 }
 
-#[test]
-fn the_last_settings_are_parsed_once() {
-    let raw = |json: &str| serde_json::from_str::<Box<serde_json::value::RawValue>>(json).unwrap();
-    let a = raw(r#"{"signatures":[{"image":"a","githubActions":{"owner":"a"}}]}"#);
-    let b = raw(r#"{"signatures":[{"image":"b","githubActions":{"owner":"b"}}]}"#);
-    let first = Settings::from_json_cached(&a).unwrap();
-    assert!(Rc::ptr_eq(&first, &Settings::from_json_cached(&a).unwrap()));
-    let other = Settings::from_json_cached(&b).unwrap();
-    assert!(!Rc::ptr_eq(&first, &other));
-    assert_eq!(other.rules[0].image.to_string(), "b");
-    // Refused settings are refused every time, and do not replace the cached ones.
-    assert!(Settings::from_json_cached(&raw(r#"{"signatures":[]}"#)).is_err());
-    assert!(Rc::ptr_eq(&other, &Settings::from_json_cached(&b).unwrap()));
-}
-
 /// `key` with its base64 wrapped at `width` characters a line.
 fn rewrap(pem: &str, width: usize) -> String {
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();

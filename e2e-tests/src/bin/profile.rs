@@ -60,9 +60,14 @@ fn main() -> ExitCode {
         request["operation"] = json!("UPDATE");
         request["oldObject"] = request["object"].clone();
     }
-    let payload = json!({"request": request, "settings": case.settings}).to_string();
-    for _ in 0..EVALUATIONS {
-        if let Verdict::Reject(message) = validate(payload.as_bytes(), &Instant) {
+    // The real host runs each evaluation in a fresh instance, so the policy parses its
+    // settings every time. Here one process evaluates them all: two payloads whose settings
+    // differ only by a space, taken in turn, keep it from reusing the last settings parsed.
+    let settings = case.settings.to_string();
+    let payloads = [settings.clone(), settings.replacen('{', "{ ", 1)]
+        .map(|settings| format!(r#"{{"request":{request},"settings":{settings}}}"#).into_bytes());
+    for payload in payloads.iter().cycle().take(EVALUATIONS) {
+        if let Verdict::Reject(message) = validate(payload, &Instant) {
             eprintln!("rejected: {message}");
             return ExitCode::FAILURE;
         }
