@@ -40,18 +40,18 @@ impl<'v> Session<'v> {
         signer: &'v Signer,
         annotations: Option<&'v Annotations>,
     ) -> Result<String, Failure> {
-        let key = (image.clone(), signer, annotations);
-        if let Some(answer) = self.answers.get(&key) {
-            return answer.clone();
-        }
-        let check = Check {
-            image,
-            signer,
-            annotations,
-        };
-        let answer = self.verifier.verify(&check);
-        self.answers.insert(key, answer.clone());
-        answer
+        // One lookup: a signer's key is hashed whole, and a PEM is long.
+        let verifier = self.verifier;
+        self.answers
+            .entry((image.clone(), signer, annotations))
+            .or_insert_with(|| {
+                verifier.verify(&Check {
+                    image,
+                    signer,
+                    annotations,
+                })
+            })
+            .clone()
     }
 
     /// A failed check that demanded annotations is asked again without them, to tell
