@@ -89,8 +89,19 @@ fn evaluate(
         Ok(pins) => pins,
         Err(message) => return Ok(Verdict::Reject(message)),
     };
-    // The spans are in the payload: the object's text is where they are rewritten.
-    let text = object_text(payload, kind)?;
+    // The spans are in the payload: the object's text is where they are rewritten. The
+    // keys around the object bound it; where they do not, or a pin would fall outside,
+    // the payload is read again for it.
+    let bounded = request.object_text(payload).filter(|text| {
+        let start = text.as_ptr() as usize - payload.as_ptr() as usize;
+        let span = start..start + text.len();
+        pins.iter()
+            .all(|pin| span.contains(&pin.span.start) && pin.span.end <= span.end)
+    });
+    let text = match bounded {
+        Some(text) => text,
+        None => object_text(payload, kind)?,
+    };
     let offset = text.as_ptr() as usize - payload.as_ptr() as usize;
     for pin in &mut pins {
         pin.span = pin.span.start - offset..pin.span.end - offset;

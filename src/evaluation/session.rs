@@ -10,8 +10,13 @@ use crate::verifier::{Check, Failure, FailureClass, IndexEntry, Manifest, Signer
 /// Host answers of one evaluation, so that no check is asked twice.
 pub struct Session<'v> {
     verifier: &'v dyn Verifier,
-    /// Keyed by an owned image: platform manifests are images the plan does not hold.
-    answers: HashMap<(ImageRef, &'v Signer, Option<&'v Annotations>), Result<String, Failure>>,
+    /// Keyed by an owned image (platform manifests are images the plan does not hold) and
+    /// the signer's number in [`Self::signers`].
+    answers: HashMap<(ImageRef, usize, Option<&'v Annotations>), Result<String, Failure>>,
+    /// Each signer numbered once, by value, so that the same key in two entries is one
+    /// check; by address too, so that a PEM is hashed once per evaluation, not per check.
+    signers: HashMap<&'v Signer, usize>,
+    signer_addresses: HashMap<*const Signer, usize>,
     /// Image indexes read for `platformSignatures`, at most once per image.
     indexes: HashMap<ImageRef, Result<Rc<Index>, String>>,
 }
@@ -30,6 +35,8 @@ impl<'v> Session<'v> {
         Self {
             verifier,
             answers: HashMap::new(),
+            signers: HashMap::new(),
+            signer_addresses: HashMap::new(),
             indexes: HashMap::new(),
         }
     }
@@ -40,10 +47,10 @@ impl<'v> Session<'v> {
         signer: &'v Signer,
         annotations: Option<&'v Annotations>,
     ) -> Result<String, Failure> {
-        // One lookup: a signer's key is hashed whole, and a PEM is long.
         let verifier = self.verifier;
+        let signer_number = self.number(signer);
         self.answers
-            .entry((image.clone(), signer, annotations))
+            .entry((image.clone(), signer_number, annotations))
             .or_insert_with(|| {
                 verifier.verify(&Check {
                     image,
@@ -52,6 +59,18 @@ impl<'v> Session<'v> {
                 })
             })
             .clone()
+    }
+
+    /// `signer`'s number: the same for every signer equal to it.
+    fn number(&mut self, signer: &'v Signer) -> usize {
+        let address: *const Signer = signer;
+        if let Some(&number) = self.signer_addresses.get(&address) {
+            return number;
+        }
+        let next = self.signers.len();
+        let number = *self.signers.entry(signer).or_insert(next);
+        self.signer_addresses.insert(address, number);
+        number
     }
 
     /// A failed check that demanded annotations is asked again without them, to tell

@@ -974,3 +974,37 @@ fn image_volumes_are_verified_and_pinned_like_containers() {
 mod updates;
 
 mod platforms;
+
+/// Two entries that require the same key of one image are one host call: checks are
+/// told apart by the signer's value, not by where the settings hold it.
+#[test]
+fn the_same_key_in_two_entries_is_one_check() {
+    let object = pod(containers(&["ghcr.io/acme/app:v1"]));
+    let host = FakeHost::default().signed("ghcr.io/acme/app", "KEY-A");
+    let verdict = run(
+        settings(json!([
+            key_rule("ghcr.io/acme/*", "KEY-A"),
+            key_rule("ghcr.io/*", "KEY-A")
+        ])),
+        "Pod",
+        object.clone(),
+        &host,
+    );
+    assert!(matches!(verdict, Verdict::Mutate(_)));
+    assert_eq!(host.calls(), 1);
+
+    let host = FakeHost::default()
+        .signed("ghcr.io/acme/app", "KEY-A")
+        .signed("ghcr.io/acme/app", "KEY-B");
+    let verdict = run(
+        settings(json!([
+            key_rule("ghcr.io/acme/*", "KEY-A"),
+            key_rule("ghcr.io/*", "KEY-B")
+        ])),
+        "Pod",
+        object,
+        &host,
+    );
+    assert!(matches!(verdict, Verdict::Mutate(_)));
+    assert_eq!(host.calls(), 2);
+}
