@@ -7,7 +7,7 @@ use crate::mutation::{self, Pin};
 use crate::plan::Plan;
 use crate::rejection;
 use crate::report::Report;
-use crate::request::Payload;
+use crate::request::{AdmissionRequest, Payload};
 use crate::settings::Settings;
 use crate::update::Scope;
 use crate::verdict;
@@ -81,7 +81,11 @@ fn evaluate(
     let scope = Scope::new(
         &request,
         kind,
-        || object_text(payload, kind).ok(),
+        || {
+            object_text(&request, payload, kind, &[])
+                .ok()
+                .map(|(text, _)| text)
+        },
         settings.reverify_unchanged_images,
     );
     let mut pins = match verify(&settings, kind, &scope, containers, verifier, report) {
@@ -89,24 +93,40 @@ fn evaluate(
         Ok(pins) => pins,
         Err(message) => return Ok(Verdict::Reject(message)),
     };
-    // The spans are in the payload: the object's text is where they are rewritten. The
-    // keys around the object bound it; where they do not, or a pin would fall outside,
-    // the payload is read again for it.
-    let bounded = request.object_text(payload).filter(|text| {
-        let start = text.as_ptr() as usize - payload.as_ptr() as usize;
-        let span = start..start + text.len();
-        pins.iter()
-            .all(|pin| span.contains(&pin.span.start) && pin.span.end <= span.end)
-    });
-    let text = match bounded {
-        Some(text) => text,
-        None => object_text(payload, kind)?,
-    };
-    let offset = text.as_ptr() as usize - payload.as_ptr() as usize;
+    // The spans are in the payload: the object's text is where they are rewritten.
+    let (text, offset) = object_text(&request, payload, kind, &pins)?;
     for pin in &mut pins {
         pin.span = pin.span.start - offset..pin.span.end - offset;
     }
     Ok(mutation::apply(text, pins).map_or(Verdict::Accept, Verdict::Mutate))
+}
+
+/// The object's text within `payload`, and where it starts there. The keys of `request`
+/// around the object bound it; where they do not, or a pin would fall outside, the
+/// payload is read again for it.
+fn object_text<'p, O>(
+    request: &AdmissionRequest<'p, O>,
+    payload: &'p [u8],
+    kind: &str,
+    pins: &[Pin],
+) -> Result<(&'p str, usize), String> {
+    let offset = |text: &str| text.as_ptr() as usize - payload.as_ptr() as usize;
+    let holds_every_pin = |text: &&str| {
+        let span = offset(text)..offset(text) + text.len();
+        pins.iter()
+            .all(|pin| span.start <= pin.span.start && pin.span.end <= span.end)
+    };
+    let text = match request.object_text(payload).filter(holds_every_pin) {
+        Some(text) => text,
+        None => {
+            let read: Payload<'p> = Payload::parse(payload)?;
+            read.request
+                .object()
+                .map(RawValue::get)
+                .ok_or_else(|| format!("the {kind} request carries no object"))?
+        }
+    };
+    Ok((text, offset(text)))
 }
 
 /// What a payload the one pass cannot read comes to: read again the general way, whose
@@ -121,15 +141,6 @@ fn unread(payload: &[u8], error: String) -> Result<Verdict, String> {
         Workload::NotCovered => Ok(Verdict::Accept),
         Workload::Containers(_) => Err(error),
     }
-}
-
-/// The object's text within `payload`: a second read, which skips over the rest.
-fn object_text<'p>(payload: &'p [u8], kind: &str) -> Result<&'p str, String> {
-    let read: Payload<'p> = Payload::parse(payload)?;
-    read.request
-        .object()
-        .map(RawValue::get)
-        .ok_or_else(|| format!("the {kind} request carries no object"))
 }
 
 /// The settings a payload carries, parsed on every request: each runs in a fresh instance.
