@@ -226,10 +226,7 @@ pub fn extract(kind: &str, object: &str) -> Result<Workload, String> {
 /// covered kind.
 fn unreadable(kind: &str, object: &str, error: &serde_json::Error) -> Result<Workload, String> {
     let error = format!("cannot read the {kind}: {error}");
-    if [POD_KINDS, TEMPLATE_KINDS, JOB_TEMPLATE_KINDS]
-        .iter()
-        .any(|kinds| kinds.contains(&kind))
-    {
+    if is_known(kind) {
         return Err(error);
     }
     // Any other kind: a custom controller (an Argo Rollout, say) is covered by its pod
@@ -259,22 +256,19 @@ impl Object<'_> {
         let mut pods = Vec::new();
         if known(POD_KINDS) {
             pods.push((POD_SPEC, spec.into_pod()));
-        } else if known(TEMPLATE_KINDS) {
-            pods.extend(
-                spec.template
-                    .and_then(|t| t.spec)
-                    .map(|pod| (TEMPLATE_SPEC, pod)),
-            );
-        } else if known(JOB_TEMPLATE_KINDS) {
-            pods.extend(job_pod_spec(spec.job_template).map(|pod| (JOB_TEMPLATE_SPEC, pod)));
         } else {
-            pods.extend(
-                spec.template
-                    .and_then(|t| t.spec)
-                    .map(|pod| (TEMPLATE_SPEC, pod)),
-            );
-            pods.extend(job_pod_spec(spec.job_template).map(|pod| (JOB_TEMPLATE_SPEC, pod)));
-            if pods.is_empty() {
+            // Any other kind: a custom controller (an Argo Rollout, say) is covered by
+            // whichever pod template it carries.
+            let other = !is_known(kind);
+            if other || known(TEMPLATE_KINDS) {
+                let pod = spec.template.and_then(|t| t.spec);
+                pods.extend(pod.map(|pod| (TEMPLATE_SPEC, pod)));
+            }
+            if other || known(JOB_TEMPLATE_KINDS) {
+                let pod = job_pod_spec(spec.job_template);
+                pods.extend(pod.map(|pod| (JOB_TEMPLATE_SPEC, pod)));
+            }
+            if other && pods.is_empty() {
                 return Ok(Workload::NotCovered);
             }
         }
@@ -285,6 +279,13 @@ impl Object<'_> {
         }
         Ok(Workload::Containers(found))
     }
+}
+
+/// Whether `kind` is one whose pod spec's place the policy knows.
+fn is_known(kind: &str) -> bool {
+    [POD_KINDS, TEMPLATE_KINDS, JOB_TEMPLATE_KINDS]
+        .iter()
+        .any(|kinds| kinds.contains(&kind))
 }
 
 fn job_pod_spec(job_template: Option<JobTemplate>) -> Option<PodSpec> {
