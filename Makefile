@@ -62,7 +62,7 @@ e2e-kubewarden: annotated-policy.wasm policy.wasm
 test: unit-tests e2e-tests
 
 unit-tests:
-	$(CARGO) test -p verify-image-signatures
+	$(CARGO) test -p verify-image-signatures -p host-driver
 
 e2e-tests: annotated-policy.wasm policy.wasm | require-kwctl require-policy-server
 	POLICY_WASM=$(CURDIR)/annotated-policy.wasm $(CARGO) test -p e2e-tests

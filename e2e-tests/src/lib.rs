@@ -1,12 +1,15 @@
 //! The end-to-end side of verify-image-signatures: signed-image fixtures in a local registry,
-//! and the real Kubewarden host (`kwctl`, `policy-server`) that the suite, the demo, the
-//! benchmark and the load test run the policy in.
+//! and what the suite, the demo, the benchmark and the load test run on the real Kubewarden
+//! host, which `host-driver` starts.
 
 pub mod backend;
 pub mod bench;
 pub mod fixtures;
-pub mod kubewarden;
 pub mod load;
-pub mod policy_server;
-pub mod response;
-mod supervised;
+
+use std::path::{Path, PathBuf};
+
+/// A file of this repository, e.g. `metadata.yml`.
+pub fn repo_file(name: &str) -> PathBuf {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join(name)
+}

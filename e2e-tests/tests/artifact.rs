@@ -8,22 +8,16 @@
 //! `make test` builds `policy.wasm` (the module as the compiler leaves it) first;
 //! `E2E_KUBEWARDEN_VERSION` picks the kwctl.
 
-use std::path::PathBuf;
-
 use e2e_tests::fixtures::{Fixtures, Registry};
-use e2e_tests::kubewarden::Kubewarden;
+use e2e_tests::repo_file;
+use host_driver::Kubewarden;
 use serde_json::{json, Value};
-use tempfile::TempDir;
 
 /// The media types of a Kubewarden policy artifact.
 const WASM_CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v1+json";
 const WASM_LAYER_MEDIA_TYPE: &str = "application/vnd.wasm.content.layer.v1+wasm";
 /// What kwctl 1.35's annotate says of a capability the module calls but does not declare.
 const UNDECLARED: &str = "host capabilities used by the policy but not declared";
-
-fn repo_file(name: &str) -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/..")).join(name)
-}
 
 fn read_text(name: &str) -> String {
     std::fs::read_to_string(repo_file(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
@@ -34,30 +28,16 @@ fn yaml(text: &str) -> Value {
 }
 
 /// Runs the real kwctl with its own HOME; its stdout, or a panic with its stderr.
-struct Kwctl {
-    kubewarden: &'static Kubewarden,
-    home: TempDir,
-}
+struct Kwctl(host_driver::Kwctl);
 
 impl Kwctl {
     fn new() -> Self {
-        Self {
-            kubewarden: Kubewarden::get().unwrap(),
-            home: tempfile::Builder::new()
-                .prefix("kwctl-home-")
-                .tempdir()
-                .unwrap(),
-        }
+        Self(host_driver::Kwctl::new(Kubewarden::from_env().unwrap()).unwrap())
     }
 
     /// stdout and stderr, or both as the error.
     fn try_run(&self, args: &[&str]) -> Result<(String, String), String> {
-        let output = self
-            .kubewarden
-            .kwctl(self.home.path())
-            .args(args)
-            .output()
-            .unwrap();
+        let output = self.0.command().args(args).output().unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
         if output.status.success() {
@@ -157,7 +137,7 @@ fn kwctl_annotates_pushes_pulls_and_scaffolds_the_policy() {
         inspected["annotations"]["io.kubewarden.policy.usage"],
         json!(readme)
     );
-    if kwctl.kubewarden.grants_capabilities() {
+    if kwctl.0.kubewarden().grants_capabilities() {
         // Embedded as a set (sorted), written in metadata.yml in the order of the docs.
         let set = |list: &Value| {
             let mut names: Vec<String> = serde_json::from_value(list.clone()).unwrap();

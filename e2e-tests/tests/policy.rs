@@ -14,8 +14,8 @@ use std::sync::OnceLock;
 
 use e2e_tests::backend::{self, Backend, BackendConfig, BackendKind, Grant, Need};
 use e2e_tests::fixtures::{push_signed_images, Fixtures, Image, Registry};
-use e2e_tests::kubewarden::Kubewarden;
-use e2e_tests::response::AdmissionResponse;
+use host_driver::AdmissionResponse;
+use host_driver::Kubewarden;
 use serde_json::{json, Value};
 
 struct Env {
@@ -39,7 +39,7 @@ fn env() -> &'static Env {
             wasm.display()
         );
         let kind = BackendKind::from_env().unwrap();
-        let kubewarden = Kubewarden::get().unwrap();
+        let kubewarden = Kubewarden::from_env().unwrap();
         let _ = writeln!(
             std::io::stderr(),
             "e2e suite on backend {} {}",

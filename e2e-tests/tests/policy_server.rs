@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use e2e_tests::backend::Grant;
 use e2e_tests::fixtures::{Fixtures, Registry};
-use e2e_tests::kubewarden::Kubewarden;
-use e2e_tests::policy_server::{PolicyServer, PolicyServerConfig};
-use e2e_tests::response::AdmissionResponse;
+use host_driver::AdmissionResponse;
+use host_driver::Kubewarden;
+use host_driver::{Kwctl, Policy, PolicyServer, PolicyServerConfig};
 use serde_json::json;
 
 /// policy-server's default `--policy-timeout`.
@@ -45,23 +45,24 @@ fn server() -> &'static PolicyServer {
             let registry = Registry::start().expect("start the local registry");
             let fixtures = Fixtures::create(&registry).expect("create the fixtures");
             let uri = format!("registry://{}/policies/vis:stress", registry.host());
-            Kubewarden::get()
+            let kubewarden = Kubewarden::from_env().unwrap();
+            Kwctl::new(kubewarden)
                 .unwrap()
-                .push(&policy_path(), &uri, &fixtures.sources)
+                .push(&policy_path(), &uri, Some(&fixtures.sources))
                 .expect("kwctl push");
-            let server = PolicyServer::start(&PolicyServerConfig {
+            let settings = json!({
+                "signatures": [{"image": "registry.invalid/never/*", "pubKeys": [fixtures.keys.a]}],
+                "rejectUnmatchedImages": true,
+            });
+            let policy = Policy {
+                capabilities: Some(Grant::declared().unwrap().0),
+                ..Policy::new(uri, settings)
+            };
+            let config = PolicyServerConfig {
                 sources_path: Some(fixtures.sources.clone()),
-                ..PolicyServerConfig::new(json!({POLICY: {
-                    "module": uri,
-                    "allowedToMutate": true,
-                    "hostCapabilities": Grant::declared().unwrap().0,
-                    "settings": {
-                        "signatures": [{"image": "registry.invalid/never/*", "pubKeys": [fixtures.keys.a]}],
-                        "rejectUnmatchedImages": true,
-                    },
-                }}))
-            })
-            .expect("start policy-server");
+                ..PolicyServerConfig::new([(POLICY, policy)])
+            };
+            let server = PolicyServer::start(kubewarden, &config).expect("start policy-server");
             (registry, server)
         })
         .1
@@ -232,11 +233,14 @@ fn an_unknown_policy_is_an_error_and_the_process_ends_with_its_server() {
     assert!(server().peak_rss_kib().expect("VmHWM") > 0);
 
     let missing = "file:///nonexistent/policy.wasm";
-    let error = PolicyServer::start(&PolicyServerConfig::new(json!({
-        "vis": {"module": missing, "hostCapabilities": [], "settings": {}},
-    })))
-    .err()
-    .expect("policy-server cannot load a missing module");
+    let policy = Policy {
+        capabilities: Some(Vec::new()),
+        ..Policy::new(missing, json!({}))
+    };
+    let config = PolicyServerConfig::new([("vis", policy)]);
+    let error = PolicyServer::start(Kubewarden::from_env().unwrap(), &config)
+        .err()
+        .expect("policy-server cannot load a missing module");
     let text = format!("{error:#}");
     assert!(
         text.contains("policy-server exited during start-up"),

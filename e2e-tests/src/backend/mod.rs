@@ -20,9 +20,10 @@ use anyhow::{bail, Result};
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use serde_json::Value;
 
+use host_driver::{declared_capabilities, AdmissionResponse, HostCalls, Kubewarden};
+
 use crate::fixtures::Fixtures;
-use crate::kubewarden::{declared_capabilities, Kubewarden};
-use crate::response::{AdmissionResponse, HostCalls};
+use crate::repo_file;
 
 pub use kwctl::Kwctl;
 pub use server::PolicyServerBackend;
@@ -93,7 +94,7 @@ pub struct Grant(pub Vec<String>);
 impl Grant {
     /// What `metadata.yml` declares: the least privilege an operator would grant.
     pub fn declared() -> Result<Grant> {
-        Ok(Grant(declared_capabilities()?))
+        Ok(Grant(declared_capabilities(&repo_file("metadata.yml"))?))
     }
 
     /// The declared capabilities less `capability`.
@@ -170,7 +171,7 @@ impl Backend {
 /// Whether the calling test must be skipped on `kind` for want of `need`; when it must, says
 /// so on the terminal (past the test harness's output capture) with the test's name.
 pub fn skip(kind: BackendKind, need: Need) -> bool {
-    let kubewarden = Kubewarden::get().expect("the Kubewarden binaries");
+    let kubewarden = Kubewarden::from_env().expect("the Kubewarden binaries");
     let Some(reason) = kind.lacks(need, kubewarden) else {
         return false;
     };

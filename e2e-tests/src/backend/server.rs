@@ -17,13 +17,11 @@ use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
+use host_driver::{AdmissionResponse, Kubewarden, Kwctl, Policy, PolicyServer, PolicyServerConfig};
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{BackendConfig, Grant};
-use crate::kubewarden::Kubewarden;
-use crate::policy_server::{PolicyServer, PolicyServerConfig};
-use crate::response::AdmissionResponse;
 
 /// Where the suite pushes the policy in the fixtures' registry.
 const POLICY_REPOSITORY: &str = "policies/verify-image-signatures:e2e";
@@ -40,6 +38,7 @@ struct State {
 
 /// One policy-server, restarted whenever new settings appear.
 pub struct PolicyServerBackend {
+    kubewarden: &'static Kubewarden,
     module: String,
     sources: std::path::PathBuf,
     trust_config: Option<std::path::PathBuf>,
@@ -49,13 +48,14 @@ pub struct PolicyServerBackend {
 
 impl PolicyServerBackend {
     pub fn new(config: &BackendConfig) -> Result<Self> {
-        let kubewarden = Kubewarden::get()?;
+        let kubewarden = Kubewarden::from_env()?;
         let module = format!(
             "registry://{}/{POLICY_REPOSITORY}",
             config.fixtures.registry
         );
-        kubewarden.push(config.wasm, &module, &config.fixtures.sources)?;
+        Kwctl::new(kubewarden)?.push(config.wasm, &module, Some(&config.fixtures.sources))?;
         Ok(Self {
+            kubewarden,
             module,
             sources: config.fixtures.sources.clone(),
             trust_config: kubewarden
@@ -152,25 +152,21 @@ impl PolicyServerBackend {
     }
 
     fn start(&self, ids: &BTreeMap<String, String>) -> Result<PolicyServer> {
-        let mut policies = serde_json::Map::new();
+        let mut policies = Vec::new();
         for (settings, id) in ids {
-            let settings: Value = serde_json::from_str(settings)?;
-            policies.insert(
-                id.clone(),
-                json!({
-                    "module": self.module,
-                    "allowedToMutate": true,
-                    "hostCapabilities": self.grant.0,
-                    "settings": settings,
-                }),
-            );
+            let policy = Policy {
+                capabilities: Some(self.grant.0.clone()),
+                ..Policy::new(self.module.clone(), serde_json::from_str(settings)?)
+            };
+            policies.push((id.clone(), policy));
         }
-        PolicyServer::start(&PolicyServerConfig {
-            policies: Value::Object(policies),
-            sources_path: Some(self.sources.clone()),
-            trust_config: self.trust_config.clone(),
-            workers: 2,
-            policy_timeout: None,
-        })
+        PolicyServer::start(
+            self.kubewarden,
+            &PolicyServerConfig {
+                sources_path: Some(self.sources.clone()),
+                trust_config: self.trust_config.clone(),
+                ..PolicyServerConfig::new(policies)
+            },
+        )
     }
 }

@@ -16,11 +16,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
-use serde_json::Value;
+use host_driver::{recorded_calls, HostOptions, Kubewarden, Kwctl, Run, RunOutcome};
 
-use crate::backend::kwctl::recorded_calls;
 use crate::fixtures::{push_signed_images, Registry};
-use crate::kubewarden::Kubewarden;
 use cases::{cases, Case, CaseImages, IMAGES, KEYS, REPOSITORY_PREFIX};
 
 /// What `make bench` runs.
@@ -39,7 +37,7 @@ pub struct BenchOptions {
 
 /// Sets up the registry and images, measures every case and prints the table.
 pub fn run(options: &BenchOptions) -> Result<()> {
-    let kubewarden = Kubewarden::get()?;
+    let kubewarden = Kubewarden::from_env()?;
     eprintln!("Starting a local registry and signing {IMAGES} images with {KEYS} keys each...");
     let registry = Registry::start()?;
     let signed = push_signed_images(&registry, REPOSITORY_PREFIX, IMAGES, KEYS)?;
@@ -51,9 +49,12 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         format!("insecure_sources: [\"{}\"]\n", registry.host()),
     )?;
     let bench = Bench {
-        kubewarden,
+        kwctl: Kwctl::new(kubewarden)?,
         dir: dir.path(),
-        sources: &sources,
+        host: HostOptions {
+            sources_path: Some(sources),
+            ..HostOptions::default()
+        },
         options,
     };
     println!(
@@ -104,9 +105,9 @@ fn label(path: &Path) -> String {
 }
 
 struct Bench<'a> {
-    kubewarden: &'static Kubewarden,
+    kwctl: Kwctl,
     dir: &'a Path,
-    sources: &'a Path,
+    host: HostOptions,
     options: &'a BenchOptions,
 }
 
@@ -114,15 +115,11 @@ impl Bench<'_> {
     /// Records the case's host calls for every policy, then measures them and the floor in
     /// interleaved rounds.
     fn case(&self, case: &Case) -> Result<String> {
-        let request = self.dir.join("request.json");
-        let settings = self.dir.join("settings.json");
-        std::fs::write(&request, case.request.to_string())?;
-        std::fs::write(&settings, case.settings.to_string())?;
         let mut recordings = Vec::new();
         let mut verdict = "";
         for (i, policy) in self.options.policies.iter().enumerate() {
             let calls = self.dir.join(format!("calls-{i}.yml"));
-            verdict = self.record(case, policy, &request, &settings, &calls)?;
+            verdict = self.record(case, policy, &calls)?;
             recordings.push(calls);
         }
         let mut times = vec![Duration::MAX; recordings.len()];
@@ -135,9 +132,9 @@ impl Bench<'_> {
                 .zip(&recordings)
                 .zip(&mut times)
             {
-                *time = (*time).min(self.bench(policy, &request, &settings, Some(calls))?);
+                *time = (*time).min(self.bench(case, policy, Some(calls))?);
             }
-            floor = floor.min(self.bench(&self.options.floor, &request, &settings, None)?);
+            floor = floor.min(self.bench(case, &self.options.floor, None)?);
         }
         let columns: String = times
             .iter()
@@ -160,47 +157,40 @@ impl Bench<'_> {
         ))
     }
 
+    /// The evaluation of `case` by `policy`.
+    fn evaluation<'r>(
+        &'r self,
+        case: &'r Case,
+        policy: &'r str,
+        record: Option<&'r Path>,
+    ) -> Run<'r> {
+        Run {
+            policy,
+            settings: &case.settings,
+            request: &case.request,
+            host: &self.host,
+            record,
+        }
+    }
+
     /// One `kwctl run` of `policy` recording its host calls into `calls`: the verdict, after
     /// checking that it is admitted and made exactly the case's calls.
-    fn record(
-        &self,
-        case: &Case,
-        policy: &Path,
-        request: &Path,
-        settings: &Path,
-        calls: &Path,
-    ) -> Result<&'static str> {
-        let output = self
-            .kwctl()
-            .arg("run")
-            .arg("--sources-path")
-            .arg(self.sources)
-            .arg("--record-host-capabilities-interactions")
-            .arg(calls)
-            .arg("-r")
-            .arg(request)
-            .arg("-s")
-            .arg(settings)
-            .arg(policy)
-            .output()?;
-        ensure!(
-            output.status.success(),
-            "kwctl run {}: {}",
-            policy.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let response: Value = serde_json::from_slice(&output.stdout)?;
-        let verdict = match (response["allowed"].as_bool(), response["patch"].is_string()) {
-            (Some(true), true) => "mutated",
-            (Some(true), false) => "accepted",
-            _ => bail!("{}: rejected: {}", policy.display(), response["status"]),
+    fn record(&self, case: &Case, policy: &Path, calls: &Path) -> Result<&'static str> {
+        let name = policy.display().to_string();
+        let response = match self.kwctl.run(&self.evaluation(case, &name, Some(calls)))? {
+            RunOutcome::Answered(response) => response,
+            RunOutcome::SettingsRefused(line) => bail!("{name}: {line}"),
+        };
+        let verdict = match (response.allowed, response.patch.is_some()) {
+            (true, true) => "mutated",
+            (true, false) => "accepted",
+            _ => bail!("{name}: rejected: {}", response.message()),
         };
         let recorded = recorded_calls(&std::fs::read_to_string(calls).unwrap_or_default())?;
         ensure!(
             recorded.calls("oci/v2/verify") == case.verify_calls
                 && recorded.total() == case.verify_calls,
-            "{}: expected {} oci/v2/verify calls, kwctl recorded {:?}",
-            policy.display(),
+            "{name}: expected {} oci/v2/verify calls, kwctl recorded {:?}",
             case.verify_calls,
             recorded.per_operation
         );
@@ -208,87 +198,15 @@ impl Bench<'_> {
     }
 
     /// The median time of one `validate` as `kwctl bench` reports it.
-    fn bench(
-        &self,
-        wasm: &Path,
-        request: &Path,
-        settings: &Path,
-        replay: Option<&Path>,
-    ) -> Result<Duration> {
-        let mut command = self.kwctl();
-        command
-            .arg("bench")
-            .arg("--warm-up-time")
-            .arg("1")
-            .arg("--measurement-time")
-            .arg(self.options.measurement_seconds.to_string())
-            .arg("--num-samples")
-            .arg("50")
-            .arg("--sources-path")
-            .arg(self.sources)
-            .arg("-r")
-            .arg(request)
-            .arg("-s")
-            .arg(settings);
-        if let Some(calls) = replay {
-            command
-                .arg("--replay-host-capabilities-interactions")
-                .arg(calls);
-        }
-        let output = command.arg(wasm).output()?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        ensure!(
-            output.status.success(),
-            "kwctl bench {}: {}{}",
-            wasm.display(),
-            stdout,
-            String::from_utf8_lossy(&output.stderr)
-        );
-        validate_median(&without_colours(&stdout))
-            .with_context(|| format!("no `validate` median in kwctl bench's output:\n{stdout}"))
+    fn bench(&self, case: &Case, wasm: &Path, replay: Option<&Path>) -> Result<Duration> {
+        let name = wasm.display().to_string();
+        let result = self.kwctl.bench(
+            &self.evaluation(case, &name, None),
+            self.options.measurement_seconds,
+            replay,
+        )?;
+        Ok(result.validate_median)
     }
-
-    fn kwctl(&self) -> std::process::Command {
-        self.kubewarden.kwctl(&self.dir.join("home"))
-    }
-}
-
-/// The `med = ...` of the `validate` block of `kwctl bench`'s output (not `validate_settings`).
-fn validate_median(output: &str) -> Option<Duration> {
-    let block = output.split("validate [").nth(1)?;
-    let median = block.split("med = ").nth(1)?;
-    let end = median.find(',')?;
-    parse_duration(&median[..end])
-}
-
-/// `text` without ANSI colour sequences (`ESC [ ... m`), which kwctl bench always writes.
-fn without_colours(text: &str) -> String {
-    let mut plain = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            chars.by_ref().find(|&c| c == 'm');
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
-}
-
-/// `8.27µs`, `912.00ns`, `1.20ms`, `2.00s`.
-fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number.parse().ok()?;
-    let scale = match unit {
-        "ns" => 1e-9,
-        "µs" | "us" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        _ => return None,
-    };
-    Some(Duration::from_secs_f64(number * scale))
 }
 
 fn micros(duration: Duration) -> String {
@@ -305,23 +223,4 @@ pub fn machine() -> String {
         "{} CPUs, load average {load}",
         std::thread::available_parallelism().map_or(0, usize::from)
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_the_validate_median_of_kwctl_bench() {
-        let output = "validate_settings [873.6 thousand iterations in 1.44s with 100.0 samples]:\n\telapsed\t[min mean max]:\t[1.50µs 1.79µs 2.56µs] (sample data: med = 1.58µs, var = 146.69µs², stddev = 383.00ns)\nvalidate [242.4 thousand iterations in 2.06s with 100.0 samples]:\n\telapsed\t[min mean max]:\t[8.06µs 8.41µs 11.11µs] (sample data: med = 8.27µs, var = 227.94µs², stddev = 477.43ns)\n";
-        assert_eq!(validate_median(output), Some(Duration::from_nanos(8270)));
-        assert_eq!(parse_duration("1.20ms"), Some(Duration::from_micros(1200)));
-        assert_eq!(parse_duration("912.00ns"), Some(Duration::from_nanos(912)));
-        assert_eq!(validate_median("validate_settings [..] med = 1µs,"), None);
-        let coloured = "\u{1b}[1;32mvalidate\u{1b}[0m [1 samples]: (sample data: med = \u{1b}[0;97m2.00µs\u{1b}[0m, var";
-        assert_eq!(
-            validate_median(&without_colours(coloured)),
-            Some(Duration::from_micros(2))
-        );
-    }
 }

@@ -11,8 +11,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use e2e_tests::backend::{BackendConfig, Grant, Kwctl};
 use e2e_tests::fixtures::{Fixtures, Registry};
-use e2e_tests::kubewarden::Kubewarden;
-use e2e_tests::response::AdmissionResponse;
+use host_driver::{AdmissionResponse, Kubewarden};
 use serde_json::{json, Value};
 
 fn main() -> ExitCode {
@@ -52,7 +51,7 @@ fn run() -> Result<()> {
     anyhow::ensure!(verdict.valid, "settings refused: {:?}", verdict.message);
     println!(
         "\nkwctl {} runs {}. Settings:\n  {host}/signed/* and {host}/unsigned/*: signed by key A (enforced)\n  {host}/acme/*: signed by key W (onFailure: warn, being rolled out)\n",
-        Kubewarden::get()?.version,
+        Kubewarden::from_env()?.version,
         policy.display(),
     );
     let images = &fixtures.images;

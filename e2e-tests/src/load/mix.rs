@@ -3,10 +3,10 @@
 use anyhow::{ensure, Context, Result};
 use serde_json::{json, Value};
 
+use host_driver::{admission_review, AdmissionResponse};
+
 use crate::bench::objects::{admission_request, deployment};
 use crate::fixtures::Image;
-use crate::policy_server::admission_review;
-use crate::response::AdmissionResponse;
 
 /// A kind of request in the mix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -167,7 +167,7 @@ impl Request {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::response::AdmissionResponseStatus;
+    use host_driver::AdmissionResponseStatus;
 
     fn image(name: &str) -> Image {
         Image {

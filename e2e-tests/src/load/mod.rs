@@ -12,11 +12,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
+use host_driver::{Kubewarden, Kwctl, Policy, PolicyServer, PolicyServerConfig};
 use serde_json::json;
 
+use crate::backend::Grant;
 use crate::fixtures::{push_signed_images, Fixtures, Registry};
-use crate::kubewarden::{declared_capabilities, Kubewarden};
-use crate::policy_server::{PolicyServer, PolicyServerConfig};
 use mix::{kind_of, Kind, MixImages, Request};
 
 /// The policy's id in policy-server's `policies.yml`.
@@ -89,9 +89,9 @@ pub fn run(options: &LoadOptions) -> Result<()> {
     let many = push_signed_images(&registry, MANY_PREFIX, MANY, 1)?;
     let host = registry.host();
     let uri = format!("registry://{host}/policies/verify-image-signatures:load");
-    let kubewarden = Kubewarden::get()?;
-    kubewarden.push(&options.policy, &uri, &fixtures.sources)?;
-    let capabilities = declared_capabilities()?;
+    let kubewarden = Kubewarden::from_env()?;
+    Kwctl::new(kubewarden)?.push(&options.policy, &uri, Some(&fixtures.sources))?;
+    let capabilities = Grant::declared()?.0;
 
     let requests = Request::all(&MixImages {
         signed: &fixtures.images.key_a,
@@ -104,18 +104,18 @@ pub fn run(options: &LoadOptions) -> Result<()> {
         {"image": format!("{host}/unsigned/*"), "pubKeys": [fixtures.keys.a]},
         {"image": format!("{host}/{MANY_PREFIX}-*"), "pubKeys": [many.keys[0]]},
     ]});
-    let config = |policy_timeout, timeout_eval_seconds: Option<u64>| PolicyServerConfig {
-        policies: json!({POLICY_ID: {
-            "module": uri,
-            "allowedToMutate": true,
-            "hostCapabilities": capabilities,
-            "timeoutEvalSeconds": timeout_eval_seconds,
-            "settings": settings,
-        }}),
-        sources_path: Some(fixtures.sources.clone()),
-        trust_config: None,
-        workers: options.workers,
-        policy_timeout,
+    let config = |policy_timeout, timeout_eval_seconds: Option<u64>| {
+        let policy = Policy {
+            capabilities: Some(capabilities.clone()),
+            timeout_eval_seconds,
+            ..Policy::new(uri.clone(), settings.clone())
+        };
+        PolicyServerConfig {
+            sources_path: Some(fixtures.sources.clone()),
+            workers: options.workers,
+            policy_timeout,
+            ..PolicyServerConfig::new([(POLICY_ID, policy)])
+        }
     };
     let large = requests
         .iter()
@@ -127,10 +127,13 @@ pub fn run(options: &LoadOptions) -> Result<()> {
         timeout_flag(options)
     );
     let deadline_probe = {
-        let server = PolicyServer::start(&config(
-            options.probe_policy_timeout,
-            options.probe_timeout_eval_seconds,
-        ))?;
+        let server = PolicyServer::start(
+            kubewarden,
+            &config(
+                options.probe_policy_timeout,
+                options.probe_timeout_eval_seconds,
+            ),
+        )?;
         (0..DEADLINE_PROBES)
             .map(|_| send(&server, large))
             .collect::<Vec<_>>()
@@ -140,7 +143,7 @@ pub fn run(options: &LoadOptions) -> Result<()> {
         "A fresh policy-server (--policy-timeout {}): one cold request of each kind, then {} requests from {} clients...",
         options.policy_timeout, options.requests, options.clients
     );
-    let server = PolicyServer::start(&config(Some(options.policy_timeout), None))?;
+    let server = PolicyServer::start(kubewarden, &config(Some(options.policy_timeout), None))?;
     let startup_rss = server.peak_rss_kib()?;
     let cold: Vec<Sample> = requests.iter().map(|r| send(&server, r)).collect();
     let warm: Vec<Vec<Sample>> = requests

@@ -1,5 +1,5 @@
-//! Local servers (the registry, policy-server) as child processes that never outlive the test
-//! process, on free ports of 127.0.0.1.
+//! Local servers (policy-server, a test's registry) as child processes that never outlive
+//! the process that started them, on free ports of 127.0.0.1.
 //!
 //! A child is spawned from a dedicated supervisor thread with `PR_SET_PDEATHSIG`, so the
 //! kernel kills it when that thread (and hence the process) ends, even after a panic or when
@@ -15,7 +15,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 /// A running child process; dropping this kills and reaps it.
-pub(crate) struct Supervised {
+pub struct Supervised {
     pid: u32,
     /// Dropping this sender tells the supervisor thread to kill the process.
     stop: Option<mpsc::Sender<()>>,
@@ -26,7 +26,7 @@ impl Supervised {
     /// Spawns `command` from a thread that lives as long as the child, so that
     /// `PR_SET_PDEATHSIG` (which fires when the *thread* that forked the child ends) only
     /// fires when the child is stopped on purpose or the whole process ends.
-    pub(crate) fn spawn(mut command: Command, name: &str) -> Result<Supervised> {
+    pub fn spawn(mut command: Command, name: &str) -> Result<Supervised> {
         let (stop_tx, stop_rx) = mpsc::channel::<()>();
         let (started_tx, started_rx) = mpsc::channel::<std::io::Result<u32>>();
         let supervisor = thread::Builder::new()
@@ -68,12 +68,12 @@ impl Supervised {
         })
     }
 
-    pub(crate) fn pid(&self) -> u32 {
+    pub fn pid(&self) -> u32 {
         self.pid
     }
 
     /// True once the child has exited by itself (or been killed).
-    pub(crate) fn has_exited(&self) -> bool {
+    pub fn has_exited(&self) -> bool {
         self.supervisor.as_ref().is_none_or(|s| s.is_finished())
     }
 }
@@ -108,6 +108,6 @@ fn supervise(mut child: Child, stop: &mpsc::Receiver<()>) {
 
 /// Asks the kernel for a free port of 127.0.0.1. Another process may take it before the
 /// server binds it: callers retry their start when that happens.
-pub(crate) fn free_port() -> Result<u16> {
+pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }

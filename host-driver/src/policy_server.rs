@@ -2,16 +2,19 @@
 //! API server sends them.
 //!
 //! ```no_run
-//! use e2e_tests::policy_server::{PolicyServer, PolicyServerConfig};
-//! let server = PolicyServer::start(&PolicyServerConfig::new(serde_json::json!({
-//!     "vis": {"module": "registry://127.0.0.1:5000/policies/vis:v1", "allowedToMutate": true,
-//!             "hostCapabilities": ["oci/v2/verify"], "settings": {"signatures": []}},
-//! })))?;
+//! use host_driver::{Kubewarden, Policy, PolicyServer, PolicyServerConfig};
+//! let kubewarden = Kubewarden::locate(None)?;
+//! let policy = Policy {
+//!     capabilities: Some(vec!["oci/v2/verify".into()]),
+//!     ..Policy::new("registry://127.0.0.1:5000/policies/vis:v1", serde_json::json!({}))
+//! };
+//! let server = PolicyServer::start(&kubewarden, &PolicyServerConfig::new([("vis", policy)]))?;
 //! let response = server.validate("vis", &serde_json::json!({"uid": "1", "object": {}}))?;
 //! println!("{} (peak RSS {} KiB)", response.allowed, server.peak_rss_kib()?);
 //! # anyhow::Ok(())
 //! ```
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -22,9 +25,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tempfile::TempDir;
 
-use crate::kubewarden::Kubewarden;
+use crate::binaries::Kubewarden;
+use crate::process::{free_port, Supervised};
 use crate::response::AdmissionResponse;
-use crate::supervised::{free_port, Supervised};
+
 /// Downloading and compiling the policy on a busy 2-core machine can take many seconds.
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
 /// Bound on one HTTP exchange; far above any `--policy-timeout` in use.
@@ -36,12 +40,55 @@ const LOG_TAIL_LINES: usize = 30;
 /// A free port can be taken by someone else between probing and binding: retry a few times.
 const START_ATTEMPTS: usize = 3;
 
-/// What to run: the policies and the flags that matter to a test.
+/// One policy of the `--policies` file.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// `registry://...`, `file:///...` or `https://...`.
+    pub module: String,
+    pub settings: Value,
+    /// `allowedToMutate`: a mutation from a policy without it is refused by the server.
+    pub allowed_to_mutate: bool,
+    /// `hostCapabilities` (honoured from 1.35, where a policy without it is granted
+    /// nothing); left out when `None`.
+    pub capabilities: Option<Vec<String>>,
+    /// `timeoutEvalSeconds` (1.35): this policy's deadline instead of `--policy-timeout`.
+    pub timeout_eval_seconds: Option<u64>,
+}
+
+impl Policy {
+    /// `module` with `settings`, allowed to mutate, with the host's default grant and
+    /// deadline.
+    pub fn new(module: impl Into<String>, settings: Value) -> Self {
+        Self {
+            module: module.into(),
+            settings,
+            allowed_to_mutate: true,
+            capabilities: None,
+            timeout_eval_seconds: None,
+        }
+    }
+
+    fn entry(&self) -> Value {
+        let mut entry = json!({
+            "module": self.module,
+            "allowedToMutate": self.allowed_to_mutate,
+            "settings": self.settings,
+        });
+        if let Some(capabilities) = &self.capabilities {
+            entry["hostCapabilities"] = json!(capabilities);
+        }
+        if let Some(seconds) = self.timeout_eval_seconds {
+            entry["timeoutEvalSeconds"] = json!(seconds);
+        }
+        entry
+    }
+}
+
+/// What to run: the policies and the server's flags.
 #[derive(Clone, Debug)]
 pub struct PolicyServerConfig {
-    /// The `--policies` file: policy id -> `{module, allowedToMutate, hostCapabilities,
-    /// settings}`.
-    pub policies: Value,
+    /// The `--policies` file: policy id -> policy.
+    pub policies: BTreeMap<String, Policy>,
     /// `--sources-path` (e.g. `insecure_sources` for the local registry).
     pub sources_path: Option<PathBuf>,
     /// `--sigstore-trust-config` (policy-server 1.35 and later).
@@ -54,9 +101,9 @@ pub struct PolicyServerConfig {
 
 impl PolicyServerConfig {
     /// `policies` with no sources, two workers and the default timeout.
-    pub fn new(policies: Value) -> Self {
+    pub fn new<I: Into<String>>(policies: impl IntoIterator<Item = (I, Policy)>) -> Self {
         Self {
-            policies,
+            policies: policies.into_iter().map(|(id, p)| (id.into(), p)).collect(),
             sources_path: None,
             trust_config: None,
             workers: 2,
@@ -85,10 +132,15 @@ impl PolicyServer {
     /// Starts policy-server with its own ports, download and Sigstore cache directories and
     /// HOME, and waits until its readiness probe answers 200: every policy downloaded and
     /// compiled. Fails with the tail of the server's log if it exits or is not ready in time.
-    pub fn start(config: &PolicyServerConfig) -> Result<PolicyServer> {
+    pub fn start(kubewarden: &Kubewarden, config: &PolicyServerConfig) -> Result<PolicyServer> {
+        ensure!(
+            config.trust_config.is_none() || kubewarden.server_takes_trust_config(),
+            "policy-server {} has no --sigstore-trust-config",
+            kubewarden.version
+        );
         let mut attempt = 1;
         loop {
-            match Self::start_once(config) {
+            match Self::start_once(kubewarden, config) {
                 Err(e) if attempt < START_ATTEMPTS && format!("{e:#}").contains("in use") => {
                     attempt += 1
                 }
@@ -197,7 +249,7 @@ impl PolicyServer {
             .with_context(|| format!("{what}: {}", String::from_utf8_lossy(&answer)))
     }
 
-    fn start_once(config: &PolicyServerConfig) -> Result<PolicyServer> {
+    fn start_once(kubewarden: &Kubewarden, config: &PolicyServerConfig) -> Result<PolicyServer> {
         let dir = tempfile::Builder::new()
             .prefix("kw-policy-server-")
             .tempdir()?;
@@ -205,11 +257,16 @@ impl PolicyServer {
         for sub in ["downloads", "sigstore-cache", "home"] {
             std::fs::create_dir(path(sub))?;
         }
-        std::fs::write(path("policies.yml"), config.policies.to_string())?;
+        let policies: serde_json::Map<String, Value> = config
+            .policies
+            .iter()
+            .map(|(id, policy)| (id.clone(), policy.entry()))
+            .collect();
+        std::fs::write(path("policies.yml"), Value::Object(policies).to_string())?;
         let (port, readiness_port) = (free_port()?, free_port()?);
         let log = std::fs::File::create(path(LOG_FILE))?;
 
-        let mut command = Command::new(&Kubewarden::get()?.policy_server);
+        let mut command = Command::new(kubewarden.policy_server()?);
         command
             .args(["--addr", "127.0.0.1", "--log-no-color"])
             .arg("--port")
