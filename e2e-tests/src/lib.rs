@@ -4,6 +4,7 @@
 
 pub mod backend;
 pub mod bench;
+pub mod fault_proxy;
 pub mod fixtures;
 pub mod load;
 
