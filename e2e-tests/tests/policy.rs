@@ -761,7 +761,7 @@ fn every_spelling_of_a_repository_is_verified() {
         "DOCKER.IO/library/nginx",
     ];
     let response = evaluate(&hub, &request("Pod", pod(&spellings)));
-    assert_rejected(&response, &["1 image failed verification: spec.containers[0], spec.containers[1], spec.containers[2], spec.containers[3], spec.containers[4] (nginx): signatures[0] pubKeys: pubKeys[0]: registry or host error"]);
+    assert_rejected(&response, &["1 image failed verification: spec.containers[0], spec.containers[1], spec.containers[2], spec.containers[3], spec.containers[4] (nginx): signatures[0] pubKeys: pubKeys[0]: registry unreachable: "]);
 }
 
 #[test]
@@ -772,12 +772,16 @@ fn faults_are_rejections_with_a_reason() {
     let down = request("Pod", pod(&["127.0.0.1:1/acme/app:v1"]));
     assert_rejected(
         &evaluate(&settings, &down),
-        &["(127.0.0.1:1/acme/app:v1): signatures[0] pubKeys: pubKeys[0]: registry or host error"],
+        &["(127.0.0.1:1/acme/app:v1): signatures[0] pubKeys: pubKeys[0]: registry unreachable: "],
     );
     let missing = request("Pod", pod(&[&format!("{}/acme/missing:v1", fx.registry)]));
     assert_rejected(
         &evaluate(&settings, &missing),
-        &["acme/missing:v1", "registry or host error"],
+        &[
+            "acme/missing:v1",
+            "refused by registry: ",
+            "manifest unknown",
+        ],
     );
     let malformed = request(
         "Pod",
@@ -925,7 +929,7 @@ fn no_spelling_glob_or_duplicate_gets_around_a_rule() {
         &evaluate(&rule("docker.io/*", &fx.keys.a), &hub),
         &[
             "spec.containers[0], spec.containers[1] (docker.io/bitnami/nginx:1.25)",
-            "registry or host error",
+            "registry unreachable: ",
         ],
     );
 
@@ -1145,7 +1149,7 @@ fn update_scaling_a_deployment_whose_registry_is_down() {
     let (response, calls) = evaluate_counting(&strict, &update);
     assert_rejected(
         &response,
-        &["(127.0.0.1:1/acme/app:v1): signatures[0] pubKeys: pubKeys[0]: registry or host error"],
+        &["(127.0.0.1:1/acme/app:v1): signatures[0] pubKeys: pubKeys[0]: registry unreachable: "],
     );
     assert_counted(calls, 1);
 }

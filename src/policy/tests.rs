@@ -804,7 +804,7 @@ fn failure_classes() {
         message,
         "3 images failed verification: \
          spec.containers[0] (ghcr.io/acme/app:v1): signatures[0] pubKeys: pubKeys[0]: signed by the required signer, but annotations mismatch; \
-         spec.containers[1] (ghcr.io/acme/down:v1): signatures[0] pubKeys: pubKeys[0]: registry or host error: error sending request for url (https://ghcr.io/v2/): connection refused; \
+         spec.containers[1] (ghcr.io/acme/down:v1): signatures[0] pubKeys: pubKeys[0]: registry unreachable: error sending request for url (https://ghcr.io/v2/): connection refused; \
          spec.containers[2] (ghcr.io/acme/none:v1): signatures[0] pubKeys: pubKeys[0]: no signatures"
     );
     // One call per image, plus the one that told the annotations apart.

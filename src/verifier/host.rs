@@ -20,7 +20,7 @@ fn read_oci(operation: &str, image: &ImageRef) -> Result<Vec<u8>, Failure> {
     let request = serde_json::to_vec(&image.to_string())
         .map_err(|e| Failure::host(&format!("cannot encode the request: {e}")))?;
     wapc_guest::host_call("kubewarden", "oci", operation, &request)
-        .map_err(|e| Failure::host(&e.to_string()))
+        .map_err(|e| Failure::from_host_error(&e.to_string()))
 }
 
 impl Verifier for HostVerifier {

@@ -253,6 +253,54 @@ fn reason_classes_of_thresholds_and_alternatives() {
 }
 
 #[test]
+fn registry_faults_warn_and_reject_with_their_kind() {
+    let host = FakeHost::default()
+        .broken("ghcr.io/acme/down", "failed to get image trusted layers: Cannot fetch manifest of ghcr.io/acme/down:v1: error sending request for url (https://ghcr.io/v2/acme/down/manifests/v1)")
+        .broken("ghcr.io/acme/busy", "failed to get image trusted layers: Cannot fetch manifest of ghcr.io/acme/busy:v1: Server error: url https://ghcr.io/v2/acme/busy/manifests/v1, code: 503, message: unavailable")
+        .broken("ghcr.io/acme/cut", "failed to get image trusted layers: Cannot pull ghcr.io/acme/cut:sha256-ab.sig: Digest error: Invalid digest. Expected sha256:ab, got sha256:cd");
+    let images = [
+        "ghcr.io/acme/down:v1",
+        "ghcr.io/acme/busy:v1",
+        "ghcr.io/acme/cut:v1",
+    ];
+    let warned = answer_of(
+        settings(json!([warn_rule("ghcr.io/acme/*", "K1")])),
+        pod(containers(&images)),
+        &host,
+    );
+    assert_eq!(warned.verdict, Verdict::Accept, "admitted, and not pinned");
+    assert_eq!(
+        warned.report.warnings,
+        [
+            "ghcr.io/acme/down:v1 at spec.containers[0]: signatures[0] (warn only): registry-unreachable",
+            "ghcr.io/acme/busy:v1 at spec.containers[1]: signatures[0] (warn only): registry-refused",
+            "ghcr.io/acme/cut:v1 at spec.containers[2]: signatures[0] (warn only): invalid-signature-data",
+        ]
+    );
+    assert_eq!(
+        record(&warned.report, "image-1")["warned"],
+        json!([{"entry": "signatures[0]", "reason": "registry-refused"}])
+    );
+    let rejected = answer_of(
+        settings(json!([key_rule("ghcr.io/acme/*", "K1")])),
+        pod(containers(&images)),
+        &host,
+    );
+    let message = rejection(rejected.verdict);
+    for part in [
+        "spec.containers[0] (ghcr.io/acme/down:v1): signatures[0] pubKeys: pubKeys[0]: registry unreachable: ",
+        "spec.containers[1] (ghcr.io/acme/busy:v1): signatures[0] pubKeys: pubKeys[0]: refused by registry (HTTP 503): ",
+        "spec.containers[2] (ghcr.io/acme/cut:v1): signatures[0] pubKeys: pubKeys[0]: invalid signature data: ",
+    ] {
+        assert!(message.contains(part), "{message}\n  lacks {part}");
+    }
+    assert_eq!(
+        record(&rejected.report, "image-2")["failed"],
+        json!([{"entry": "signatures[0]", "reason": "invalid-signature-data"}])
+    );
+}
+
+#[test]
 fn unmatched_images_with_the_warn_option() {
     let host = FakeHost::default().signed("ghcr.io/acme/app", "K1");
     let object = pod(containers(&[
