@@ -86,9 +86,9 @@ fn registry_faults_are_named_by_kind() {
             r#"Cannot fetch manifest of 127.0.0.1:41893/signed/key-a:v1: Server error: url http://127.0.0.1:41893/v2/signed/key-a/manifests/v1, code: 500, message: {"errors":[{"code":"UNKNOWN","message":"unknown err..."#.to_owned(),
         ),
         (
-            "failed to get image trusted layers: Cannot fetch manifest of 127.0.0.1:42239/signed/key-a:v1: Not authorized: url http://127.0.0.1:42239/v2/signed/key-a/manifests/v1".to_owned(),
+            "failed to get image trusted layers: Cannot fetch manifest of 127.0.0.1:40895/signed/key-a:v1: Not authorized: url http://127.0.0.1:40895/v2/signed/key-a/manifests/v1".to_owned(),
             FailureClass::RegistryRefused(Some(401)),
-            "Cannot fetch manifest of 127.0.0.1:42239/signed/key-a:v1: Not authorized: url http://127.0.0.1:42239/v2/signed/key-a/manifests/v1".to_owned(),
+            "Cannot fetch manifest of 127.0.0.1:40895/signed/key-a:v1: Not authorized: url http://127.0.0.1:40895/v2/signed/key-a/manifests/v1".to_owned(),
         ),
         // The registry's own errors: the status is not in the text (429, 404).
         (
