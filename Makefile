@@ -38,8 +38,9 @@ push: annotated-policy.wasm | require-kwctl
 		registry://$(REGISTRY)/policies/verify-image-signatures:v$(VERSION)
 
 ## The end-to-end tests on every supported Kubewarden version (oldest and newest), on
-## `kwctl run` and on a policy-server loading the policy from the local registry; each run
-## names its backend and version. The binaries are kwctl-VERSION and policy-server-VERSION.
+## `kwctl run` and on a policy-server loading the policy from the local registry, the
+## registry faults included; each run names its backend and version. The binaries are
+## kwctl-VERSION and policy-server-VERSION.
 KUBEWARDEN_VERSIONS := 1.31.0 1.35.0
 E2E_BACKENDS := kwctl policy-server
 e2e-kubewarden: annotated-policy.wasm policy.wasm
@@ -47,7 +48,7 @@ e2e-kubewarden: annotated-policy.wasm policy.wasm
 		for backend in $(E2E_BACKENDS); do \
 			echo "=== end-to-end suite on $$backend $$version ===" && \
 			E2E_KUBEWARDEN_VERSION=$$version E2E_BACKEND=$$backend POLICY_WASM=$(CURDIR)/annotated-policy.wasm \
-				$(CARGO) test -p e2e-tests --test policy --test fixtures \
+				$(CARGO) test -p e2e-tests --test policy --test fixtures --test faults \
 				|| { echo "=== FAILED on $$backend $$version ===" >&2; exit 1; }; \
 			echo "=== passed on $$backend $$version ==="; \
 		done; \

@@ -30,14 +30,7 @@ struct Env {
 fn env() -> &'static Env {
     static ENV: OnceLock<Env> = OnceLock::new();
     ENV.get_or_init(|| {
-        let wasm = PathBuf::from(std::env::var("POLICY_WASM").unwrap_or_else(|_| {
-            concat!(env!("CARGO_MANIFEST_DIR"), "/../annotated-policy.wasm").to_owned()
-        }));
-        assert!(
-            wasm.is_file(),
-            "no {}: run `make e2e-tests`",
-            wasm.display()
-        );
+        let wasm = e2e_tests::policy_wasm();
         let kind = BackendKind::from_env().unwrap();
         let kubewarden = Kubewarden::from_env().unwrap();
         let _ = writeln!(

@@ -144,6 +144,16 @@ impl Backend {
         }
     }
 
+    /// Readies the backend for each of `settings` at once: a policy-server takes new
+    /// settings only by restarting, so this is one restart instead of one per settings.
+    /// kwctl takes the settings with each evaluation.
+    pub fn prepare(&self, settings: &[Value]) -> Result<()> {
+        match self {
+            Self::Kwctl(_) => Ok(()),
+            Self::PolicyServer(server) => server.prepare(settings),
+        }
+    }
+
     /// Evaluates an AdmissionRequest with `settings`.
     pub fn validate_with(&self, settings: &Value, request: &Value) -> Result<AdmissionResponse> {
         match self {

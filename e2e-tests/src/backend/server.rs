@@ -97,26 +97,39 @@ impl PolicyServerBackend {
         }
     }
 
-    /// The policy id serving `settings`, restarting the server with it when it is new. When
-    /// the new server does not start, the previous policies are started again.
+    /// Makes sure the server holds a policy for each of `settings`, with one restart for
+    /// all that are new.
+    pub fn prepare(&self, settings: &[Value]) -> Result<()> {
+        self.policy_ids(settings).map(drop)
+    }
+
+    /// The policy id serving `settings`, restarting the server with it when it is new.
     fn policy_id(&self, settings: &Value) -> Result<String> {
-        let key = settings.to_string();
-        if let Some(id) = self
-            .state
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .ids
-            .get(&key)
-        {
-            return Ok(id.clone());
+        Ok(self.policy_ids(std::slice::from_ref(settings))?.remove(0))
+    }
+
+    /// The policy id serving each of `settings`, restarting the server once with those
+    /// that are new. When the new server does not start, the previous policies are started
+    /// again.
+    fn policy_ids(&self, settings: &[Value]) -> Result<Vec<String>> {
+        let keys: Vec<String> = settings.iter().map(Value::to_string).collect();
+        let known = |state: &State| -> Option<Vec<String>> {
+            keys.iter().map(|key| state.ids.get(key).cloned()).collect()
+        };
+        if let Some(ids) = known(&self.state.read().unwrap_or_else(|p| p.into_inner())) {
+            return Ok(ids);
         }
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(id) = state.ids.get(&key) {
-            return Ok(id.clone());
+        if let Some(ids) = known(&state) {
+            return Ok(ids);
         }
-        let id = format!("p{}", state.ids.len());
         let mut ids = state.ids.clone();
-        ids.insert(key, id.clone());
+        for key in &keys {
+            if !ids.contains_key(key) {
+                let id = format!("p{}", ids.len());
+                ids.insert(key.clone(), id);
+            }
+        }
         // Stop the old server first: two servers at once would compete for the two cores.
         let had_server = state.server.take().is_some();
         let started = Instant::now();
@@ -137,7 +150,7 @@ impl PolicyServerBackend {
                     state.restarts,
                     state.restart_time.as_secs_f64()
                 );
-                Ok(id)
+                Ok(known(&state).expect("every key was just added"))
             }
             Err(e) => {
                 if !state.ids.is_empty() {
