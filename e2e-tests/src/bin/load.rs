@@ -35,6 +35,12 @@ struct Args {
     /// The policy's `timeoutEvalSeconds` on that server (policy-server 1.35).
     #[arg(long)]
     probe_timeout_eval_seconds: Option<u64>,
+    /// Requests in each phase of the registry outage (slow, down, back).
+    #[arg(long, default_value_t = 100)]
+    outage_requests: usize,
+    /// How long the slow registry holds back each exchange, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    slow_delay_ms: u64,
 }
 
 fn main() -> ExitCode {
@@ -49,6 +55,8 @@ fn main() -> ExitCode {
         policy_timeout: args.policy_timeout,
         probe_policy_timeout: args.probe_policy_timeout,
         probe_timeout_eval_seconds: args.probe_timeout_eval_seconds,
+        outage_requests: args.outage_requests,
+        slow_delay: std::time::Duration::from_millis(args.slow_delay_ms),
     };
     match run(&options) {
         Ok(()) => ExitCode::SUCCESS,

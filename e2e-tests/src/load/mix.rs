@@ -73,6 +73,8 @@ pub struct Request {
     pub kind: Kind,
     /// The AdmissionReview to POST, serialised once.
     pub review: Vec<u8>,
+    /// The image of its first container.
+    first_image: String,
     expected: Expected,
 }
 
@@ -92,6 +94,19 @@ impl Request {
             .iter()
             .map(|&kind| Self::new(kind, images))
             .collect()
+    }
+
+    /// A signed, one-container request for `image`.
+    pub fn signed(image: &Image) -> Request {
+        Self::new(
+            Kind::Signed,
+            &MixImages {
+                signed: image,
+                unsigned: image,
+                many: &[],
+                unmatched: "",
+            },
+        )
     }
 
     fn new(kind: Kind, images: &MixImages<'_>) -> Request {
@@ -125,8 +140,19 @@ impl Request {
         Request {
             kind,
             review: admission_review(&admission_request(deployment("storefront", &running))),
+            first_image: running.first().cloned().unwrap_or_default(),
             expected,
         }
+    }
+
+    /// Whether `response` rejects this request naming its first container's image first.
+    pub fn rejection_names_its_image(&self, response: &AdmissionResponse) -> bool {
+        let prefix = format!("spec.template.spec.containers[0] ({}): ", self.first_image);
+        !response.allowed
+            && response
+                .message()
+                .split_once(" failed verification: ")
+                .is_some_and(|(_, failures)| failures.starts_with(&prefix))
     }
 
     /// Whether `response` is this request's one right verdict.

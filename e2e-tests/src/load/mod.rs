@@ -6,18 +6,21 @@
 //! transport error or a wrong verdict.
 
 pub mod mix;
+mod outage;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use host_driver::{Kubewarden, Kwctl, Policy, PolicyServer, PolicyServerConfig};
+use host_driver::{AdmissionResponse, Kubewarden, Kwctl, Policy, PolicyServer, PolicyServerConfig};
 use serde_json::json;
 
 use crate::backend::Grant;
-use crate::fixtures::{push_signed_images, Fixtures, Registry};
+use crate::fault_proxy::FaultProxy;
+use crate::fixtures::{push_signed_images, write_sources, Fixtures, Image, Registry};
 use mix::{kind_of, Kind, MixImages, Request};
+use outage::{Phase, PhaseReport, PhaseRequests};
 
 /// The policy's id in policy-server's `policies.yml`.
 const POLICY_ID: &str = "verify-image-signatures";
@@ -53,13 +56,26 @@ pub struct LoadOptions {
     /// The policy's own `timeoutEvalSeconds` on that server (policy-server 1.35), which
     /// overrides `--policy-timeout` for it.
     pub probe_timeout_eval_seconds: Option<u64>,
+    /// Requests in each phase of the registry outage.
+    pub outage_requests: usize,
+    /// How long the slow registry holds back each exchange.
+    pub slow_delay: Duration,
 }
 
 /// One answered (or failed) request.
 struct Sample {
     kind: Kind,
+    /// When the request was sent.
+    sent: Instant,
     latency: Duration,
     outcome: Outcome,
+}
+
+/// What a client got for one request.
+struct Answer<'r> {
+    request: &'r Request,
+    sample: Sample,
+    response: Result<AdmissionResponse>,
 }
 
 enum Outcome {
@@ -135,7 +151,7 @@ pub fn run(options: &LoadOptions) -> Result<()> {
             ),
         )?;
         (0..DEADLINE_PROBES)
-            .map(|_| send(&server, large))
+            .map(|_| send(&server, large).sample)
             .collect::<Vec<_>>()
     };
 
@@ -145,15 +161,40 @@ pub fn run(options: &LoadOptions) -> Result<()> {
     );
     let server = PolicyServer::start(kubewarden, &config(Some(options.policy_timeout), None))?;
     let startup_rss = server.peak_rss_kib()?;
-    let cold: Vec<Sample> = requests.iter().map(|r| send(&server, r)).collect();
+    let cold: Vec<Sample> = requests.iter().map(|r| send(&server, r).sample).collect();
     let warm: Vec<Vec<Sample>> = requests
         .iter()
-        .map(|r| (0..WARM_REPEATS).map(|_| send(&server, r)).collect())
+        .map(|r| (0..WARM_REPEATS).map(|_| send(&server, r).sample).collect())
         .collect();
     let started = Instant::now();
-    let loaded = load(&server, &requests, options);
+    let of_kind = |i| {
+        let kind = kind_of(i);
+        requests
+            .iter()
+            .find(|r| r.kind == kind)
+            .expect("every kind is prepared")
+    };
+    let loaded: Vec<Sample> = load(&server, options.requests, options.clients, of_kind)
+        .into_iter()
+        .map(|answer| answer.sample)
+        .collect();
     let wall = started.elapsed();
     let peak_rss = server.peak_rss_kib()?;
+    drop(server);
+
+    eprintln!(
+        "The registry outage: a fresh policy-server with the default deadline, reading the \
+         registry through a fault proxy, {} requests from {} clients in each phase...",
+        options.outage_requests, options.clients
+    );
+    let outage = outage(
+        &registry,
+        &fixtures,
+        &many.images,
+        &many.keys[0],
+        &uri,
+        options,
+    )?;
 
     println!(
         "policy-server {}: --workers {}, --policy-timeout {} s; {} clients; {}\n",
@@ -239,6 +280,9 @@ pub fn run(options: &LoadOptions) -> Result<()> {
         failures.len(),
         deadline_probe.len() + cold.len() + warm.iter().map(Vec::len).sum::<usize>() + loaded.len()
     );
+    outage::print(&outage, options.slow_delay);
+    let outage_wrong: usize = outage.iter().map(PhaseReport::wrong).sum();
+    println!("\nWrong verdicts and transport errors during the outage: {outage_wrong}.");
     if !failures.is_empty() {
         let quoted: Vec<String> = failures
             .iter()
@@ -251,26 +295,98 @@ pub fn run(options: &LoadOptions) -> Result<()> {
             quoted.join("\n")
         );
     }
+    if outage_wrong > 0 {
+        bail!("{outage_wrong} requests got a wrong verdict or no answer during the outage");
+    }
     Ok(())
 }
 
-/// Sends request `i` of the mix, for every `i` below `options.requests`, from
-/// `options.clients` threads that each wait for an answer before sending the next.
-fn load(server: &PolicyServer, requests: &[Request], options: &LoadOptions) -> Vec<Sample> {
+/// The outage's phases on a fresh policy-server with the default deadline, whose rules
+/// cover the images of `registry` as a [`FaultProxy`] in front of it serves them.
+fn outage(
+    registry: &Registry,
+    fixtures: &Fixtures,
+    many: &[Image],
+    many_key: &str,
+    module: &str,
+    options: &LoadOptions,
+) -> Result<Vec<PhaseReport>> {
+    let proxy = FaultProxy::start(registry.host())?;
+    let sources = registry.dir().join("sources-with-proxy.yml");
+    write_sources(&sources, &[registry.host(), proxy.host()])?;
+    let through = proxy.host();
+    let settings = json!({"signatures": [
+        {"image": format!("{through}/unsigned/*"), "pubKeys": [fixtures.keys.a]},
+        {"image": format!("{through}/{MANY_PREFIX}-*"), "pubKeys": [many_key]},
+    ]});
+    let policy = Policy {
+        capabilities: Some(Grant::declared()?.0),
+        ..Policy::new(module, settings)
+    };
+    let server = PolicyServer::start(
+        Kubewarden::from_env()?,
+        &PolicyServerConfig {
+            sources_path: Some(sources),
+            workers: options.workers,
+            ..PolicyServerConfig::new([(POLICY_ID, policy)])
+        },
+    )?;
+    let unsigned = proxy.image(&fixtures.images.unsigned);
+    let mix = Request::all(&MixImages {
+        signed: &unsigned,
+        unsigned: &unsigned,
+        many: &[],
+        unmatched: UNMATCHED,
+    });
+    let of_kind = |kind| {
+        mix.iter()
+            .find(|r: &&Request| r.kind == kind)
+            .expect("in the mix")
+    };
+    // A third of the images for the slow phase, another third for the outage and after.
+    let signed: Vec<Request> = many
+        .iter()
+        .map(|i| Request::signed(&proxy.image(i)))
+        .collect();
+    let third = signed.len() / 3;
+    let reports = Phase::ALL
+        .iter()
+        .map(|&phase| {
+            let requests = PhaseRequests {
+                signed: match phase {
+                    Phase::Slow => &signed[..third],
+                    Phase::Down | Phase::Back => &signed[third..2 * third],
+                },
+                unsigned: of_kind(Kind::Unsigned),
+                unmatched: of_kind(Kind::NoMatch),
+            };
+            let load = (options.outage_requests, options.clients);
+            outage::run_phase(&server, &proxy, phase, options.slow_delay, &requests, load)
+        })
+        .collect();
+    Ok(reports)
+}
+
+/// Sends `pick(i)` for every `i` below `count`, from `clients` threads that each wait for
+/// an answer before sending the next.
+fn load<'r>(
+    server: &PolicyServer,
+    count: usize,
+    clients: usize,
+    pick: impl Fn(usize) -> &'r Request + Sync,
+) -> Vec<Answer<'r>> {
     let next = AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        let clients: Vec<_> = (0..options.clients)
+        let clients: Vec<_> = (0..clients)
             .map(|_| {
                 scope.spawn(|| {
-                    let mut samples = Vec::new();
+                    let mut answers = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= options.requests {
-                            return samples;
+                        if i >= count {
+                            return answers;
                         }
-                        let kind = kind_of(i);
-                        let request = requests.iter().find(|r| r.kind == kind);
-                        samples.push(send(server, request.expect("every kind is prepared")));
+                        answers.push(send(server, pick(i)));
                     }
                 })
             })
@@ -283,21 +399,26 @@ fn load(server: &PolicyServer, requests: &[Request], options: &LoadOptions) -> V
 }
 
 /// POSTs `request` and checks the verdict; the latency is the whole HTTP exchange.
-fn send(server: &PolicyServer, request: &Request) -> Sample {
-    let start = Instant::now();
-    let answer = server.validate_review(POLICY_ID, request.review.clone());
-    let latency = start.elapsed();
-    let outcome = match answer {
+fn send<'r>(server: &PolicyServer, request: &'r Request) -> Answer<'r> {
+    let sent = Instant::now();
+    let response = server.validate_review(POLICY_ID, request.review.clone());
+    let latency = sent.elapsed();
+    let outcome = match &response {
         Err(e) => Outcome::Transport(format!("{e:#}")),
-        Ok(response) => match request.check(&response) {
+        Ok(response) => match request.check(response) {
             Ok(()) => Outcome::Right,
             Err(e) => Outcome::Wrong(format!("{e:#}")),
         },
     };
-    Sample {
-        kind: request.kind,
-        latency,
-        outcome,
+    Answer {
+        request,
+        sample: Sample {
+            kind: request.kind,
+            sent,
+            latency,
+            outcome,
+        },
+        response,
     }
 }
 
