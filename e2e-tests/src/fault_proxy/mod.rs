@@ -20,8 +20,9 @@
 mod fault;
 mod server;
 
+use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tokio::runtime::Runtime;
@@ -30,6 +31,10 @@ pub use fault::{Fault, Target};
 use server::Shared;
 
 use crate::fixtures::Image;
+
+/// How long [`FaultProxy::set`] waits for the port to close or open, and how often it looks.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
+const LISTEN_POLL: Duration = Duration::from_millis(5);
 
 /// One request the proxy answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,9 +89,17 @@ impl FaultProxy {
         &self.host
     }
 
-    /// Puts `fault` in force for every request from now on.
+    /// Puts `fault` in force for every request from now on. Into or out of
+    /// [`Fault::Refuse`], returns once the port refuses connections, or takes them again.
     pub fn set(&self, fault: Fault) {
-        self.shared.fault.send_replace(fault);
+        let refuse = fault == Fault::Refuse;
+        let was = self.shared.fault.send_replace(fault);
+        if refuse != (was == Fault::Refuse) {
+            let deadline = Instant::now() + LISTEN_TIMEOUT;
+            while TcpStream::connect(&self.host).is_ok() == refuse && Instant::now() < deadline {
+                std::thread::sleep(LISTEN_POLL);
+            }
+        }
     }
 
     /// `image` reached through the proxy: the same repository, tag and digest.
