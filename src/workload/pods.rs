@@ -1,15 +1,14 @@
-//! Finds every image a workload pulls, with where it sits: the image of every
-//! container, and the reference of every image volume.
+//! The images of pod specs: the image of every container, and the reference of every
+//! image volume, of a Pod and of the pod template of a workload.
 //!
 //! Only the fields that hold containers are deserialised: the rest of the object
 //! (often most of it: env, probes, managedFields) is skipped by serde without being
-//! built. Each image is borrowed from the object's JSON text, so its byte range is
-//! known and a mutation can rewrite exactly those bytes.
-
-use std::ops::Range;
+//! built.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+
+use super::{ContainerImage, Location};
 
 /// The kinds whose pod template location is known by name.
 const POD_KINDS: &[&str] = &["Pod"];
@@ -67,16 +66,16 @@ impl ContainerList {
     }
 }
 
-/// Where a container sits in the object.
+/// Where a container sits in a pod spec.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Location {
+pub struct PodLocation {
     /// The pod spec's path as JSON-pointer segments, e.g. `["spec", "template", "spec"]`.
     pod_spec: &'static [&'static str],
     pub list: ContainerList,
     pub index: usize,
 }
 
-impl Location {
+impl PodLocation {
     /// Human form, e.g. `spec.template.spec.initContainers[1]` or
     /// `spec.volumes[0].image.reference`.
     pub fn path(&self) -> String {
@@ -96,24 +95,6 @@ impl Location {
             _ => format!("{}.image", self.path()),
         }
     }
-}
-
-/// An image as written, with where it sits: a container's, or an image volume's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerImage {
-    pub location: Location,
-    /// `None` when the container has no image, or the volume no reference (or an empty one).
-    pub image: Option<String>,
-    /// Byte range of the image's JSON string in the object's text.
-    pub span: Option<Range<usize>>,
-}
-
-/// What the policy finds in an object.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Workload {
-    /// The object is of no kind this policy covers.
-    NotCovered,
-    Containers(Vec<ContainerImage>),
 }
 
 /// What the policy reads of an object: the container lists, wherever a pod spec may
@@ -211,20 +192,24 @@ const POD_SPEC: &[&str] = &["spec"];
 const TEMPLATE_SPEC: &[&str] = &["spec", "template", "spec"];
 const JOB_TEMPLATE_SPEC: &[&str] = &["spec", "jobTemplate", "spec", "template", "spec"];
 
-/// Reads the containers of `object`, an object of kind `kind`.
+/// The pod-spec images of `object`, an object of kind `kind`; `None` when the kind has no
+/// pod spec.
 ///
 /// A known kind that cannot be read is an error (the caller rejects); an unknown
-/// kind is covered only when it carries a pod template, and is read the same way.
-pub fn extract(kind: &str, object: &str) -> Result<Workload, String> {
+/// kind has pod specs only when it carries a pod template, and is read the same way.
+pub(super) fn extract(kind: &str, object: &str) -> Result<Option<Vec<ContainerImage>>, String> {
     match serde_json::from_slice::<Object>(object.as_bytes()) {
-        Ok(read) => read.workload(kind, object.as_bytes()),
+        Ok(read) => read.pod_images(kind, object.as_bytes()),
         Err(error) => unreadable(kind, object, &error),
     }
 }
 
-/// Why an object that does not read as [`Object`] is refused, or that it is of no
-/// covered kind.
-fn unreadable(kind: &str, object: &str, error: &serde_json::Error) -> Result<Workload, String> {
+/// Why an object that does not read as [`Object`] is refused, or that it has no pod spec.
+fn unreadable(
+    kind: &str,
+    object: &str,
+    error: &serde_json::Error,
+) -> Result<Option<Vec<ContainerImage>>, String> {
     let error = format!("cannot read the {kind}: {error}");
     if is_known(kind) {
         return Err(error);
@@ -242,15 +227,19 @@ fn unreadable(kind: &str, object: &str, error: &serde_json::Error) -> Result<Wor
     if has_template {
         Err(error)
     } else {
-        Ok(Workload::NotCovered)
+        Ok(None)
     }
 }
 
 impl Object<'_> {
-    /// The containers of this object, of kind `kind`: each image's span is its byte range
-    /// in `text`, any text the object was read from that holds every image (the payload,
-    /// or the object's own text within it).
-    pub fn workload(self, kind: &str, text: &[u8]) -> Result<Workload, String> {
+    /// The pod-spec images of this object, of kind `kind` (`None` when it has no pod spec):
+    /// each image's span is its byte range in `text`, any text the object was read from
+    /// that holds every image (the payload, or the object's own text within it).
+    pub fn pod_images(
+        self,
+        kind: &str,
+        text: &[u8],
+    ) -> Result<Option<Vec<ContainerImage>>, String> {
         let known = |kinds: &[&str]| kinds.contains(&kind);
         let spec = self.spec.unwrap_or_default();
         let mut pods = Vec::new();
@@ -269,7 +258,7 @@ impl Object<'_> {
                 pods.extend(pod.map(|pod| (JOB_TEMPLATE_SPEC, pod)));
             }
             if other && pods.is_empty() {
-                return Ok(Workload::NotCovered);
+                return Ok(None);
             }
         }
         let mut found = Vec::new();
@@ -277,7 +266,7 @@ impl Object<'_> {
             containers(text, path, pod, &mut found)
                 .map_err(|e| format!("cannot read the {kind}: {e}"))?;
         }
-        Ok(Workload::Containers(found))
+        Ok(Some(found))
     }
 }
 
@@ -326,7 +315,7 @@ fn containers(
             Some((ContainerList::ImageVolumes, index, source.reference))
         });
     for (list, index, image) in containers.chain(volumes) {
-        let location = Location {
+        let location = PodLocation {
             pod_spec,
             list,
             index,
@@ -341,7 +330,7 @@ fn containers(
             }
         };
         found.push(ContainerImage {
-            location,
+            location: Location::Pod(location),
             image: image.filter(|i| !i.is_empty()),
             span,
         });
