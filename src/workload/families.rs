@@ -15,8 +15,8 @@
 
 use std::borrow::Cow;
 
+use super::kind::KindRef;
 use super::path::{Shape, Step};
-use super::KindRef;
 
 const fn f(name: &'static str) -> Step {
     Step::Field(Cow::Borrowed(name))

@@ -12,8 +12,8 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::located::{ContainerImage, FieldPath, Location};
 use super::path::Step;
-use super::{ContainerImage, FieldPath, Location};
 
 /// The images at `paths` in `text`, in document order; each span is its byte range in
 /// `text` plus `base` (where `text` starts within the text the caller keeps).

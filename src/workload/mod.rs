@@ -11,95 +11,17 @@
 
 mod families;
 mod fields;
+mod kind;
+mod located;
 mod path;
 mod pods;
 
-use std::ops::Range;
-
+pub use kind::{KindPaths, KindRef};
+pub use located::{ContainerImage, Workload};
 pub use path::ImagePath;
-pub use pods::{ContainerList, Object, PodLocation};
+pub use pods::Object;
 
 use path::Step;
-
-/// An object's kind as the request names it: its API group and kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KindRef<'a> {
-    pub group: &'a str,
-    pub kind: &'a str,
-}
-
-/// The paths the settings name for a kind (`imageLocations`): its images lie there, on top
-/// of wherever the policy looks for that kind anyway.
-#[derive(Debug)]
-pub struct KindPaths {
-    pub group: String,
-    pub kind: String,
-    pub paths: Vec<ImagePath>,
-}
-
-/// Where an image sits in the object.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Location {
-    Pod(PodLocation),
-    Field(FieldPath),
-}
-
-/// Where an image found at a field path sits, e.g. `spec.steps[0].image`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct FieldPath {
-    /// The image's place in document order among those found at field paths.
-    order: usize,
-    path: String,
-}
-
-impl Location {
-    /// Human form: `spec.template.spec.initContainers[1]`,
-    /// `spec.volumes[0].image.reference`, `spec.steps[0].image`.
-    pub fn path(&self) -> String {
-        match self {
-            Location::Pod(pod) => pod.path(),
-            Location::Field(field) => field.path.clone(),
-        }
-    }
-
-    /// Why an element without an image cannot be verified.
-    pub fn missing_image(&self) -> &'static str {
-        match self {
-            Location::Pod(pod) => pod.list.missing_image(),
-            Location::Field(_) => "the field holds an empty image",
-        }
-    }
-
-    /// The index of the ephemeral container this is, if it is one.
-    pub fn ephemeral_index(&self) -> Option<usize> {
-        match self {
-            Location::Pod(pod) if pod.list == ContainerList::EphemeralContainers => Some(pod.index),
-            _ => None,
-        }
-    }
-
-    pub fn is_field(&self) -> bool {
-        matches!(self, Location::Field(_))
-    }
-}
-
-/// An image as written, with where it sits.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerImage {
-    pub location: Location,
-    /// `None` when the container has no image, or the volume or field an empty one.
-    pub image: Option<String>,
-    /// Byte range of the image's JSON string in the text the object was read from.
-    pub span: Option<Range<usize>>,
-}
-
-/// What the policy finds in an object.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Workload {
-    /// The object is of no kind this policy covers.
-    NotCovered,
-    Containers(Vec<ContainerImage>),
-}
 
 /// Where the images of one kind lie outside pod specs: its family's paths and those the
 /// settings name for it.

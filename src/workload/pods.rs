@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::{ContainerImage, Location};
+use super::located::{ContainerImage, ContainerList, Location, PodLocation, CONTAINER_LISTS};
 
 /// The kinds whose pod template location is known by name.
 const POD_KINDS: &[&str] = &["Pod"];
@@ -21,81 +21,6 @@ const TEMPLATE_KINDS: &[&str] = &[
     "Job",
 ];
 const JOB_TEMPLATE_KINDS: &[&str] = &["CronJob"];
-
-/// The container lists of a pod spec, in the order they are reported.
-pub const CONTAINER_LISTS: [ContainerList; 3] = [
-    ContainerList::Containers,
-    ContainerList::InitContainers,
-    ContainerList::EphemeralContainers,
-];
-
-/// The lists of a pod spec that name images: the three container lists, and the
-/// volumes, whose `image.reference` (Kubernetes' ImageVolume) the runtime pulls too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ContainerList {
-    Containers,
-    InitContainers,
-    EphemeralContainers,
-    ImageVolumes,
-}
-
-impl ContainerList {
-    pub fn field(self) -> &'static str {
-        match self {
-            ContainerList::Containers => "containers",
-            ContainerList::InitContainers => "initContainers",
-            ContainerList::EphemeralContainers => "ephemeralContainers",
-            ContainerList::ImageVolumes => "volumes",
-        }
-    }
-
-    /// Where the image sits in an element of the list, after its index.
-    fn image_field(self) -> &'static str {
-        match self {
-            ContainerList::ImageVolumes => ".image.reference",
-            _ => "",
-        }
-    }
-
-    /// Why an element without an image cannot be verified.
-    pub fn missing_image(self) -> &'static str {
-        match self {
-            ContainerList::ImageVolumes => "the image volume has no reference",
-            _ => "the container has no image",
-        }
-    }
-}
-
-/// Where a container sits in a pod spec.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct PodLocation {
-    /// The pod spec's path as JSON-pointer segments, e.g. `["spec", "template", "spec"]`.
-    pod_spec: &'static [&'static str],
-    pub list: ContainerList,
-    pub index: usize,
-}
-
-impl PodLocation {
-    /// Human form, e.g. `spec.template.spec.initContainers[1]` or
-    /// `spec.volumes[0].image.reference`.
-    pub fn path(&self) -> String {
-        format!(
-            "{}.{}[{}]{}",
-            self.pod_spec.join("."),
-            self.list.field(),
-            self.index,
-            self.list.image_field()
-        )
-    }
-
-    /// The path of the image string itself, e.g. `spec.containers[0].image`.
-    pub fn image_path(&self) -> String {
-        match self.list {
-            ContainerList::ImageVolumes => self.path(),
-            _ => format!("{}.image", self.path()),
-        }
-    }
-}
 
 /// What the policy reads of an object: the container lists, wherever a pod spec may
 /// sit, whatever the kind. The images stay borrowed from the text the object was read
