@@ -359,6 +359,21 @@ fn set(root: &mut Value, pointer: &str, value: Value) {
     }
 }
 
+/// The paths the host's JSON patch from `object` to `pinned` replaces; any other operation
+/// fails the test.
+fn replaced(object: &Value, pinned: &Value) -> BTreeSet<String> {
+    let patch = serde_json::to_value(json_patch::diff(object, pinned)).unwrap();
+    patch
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| {
+            assert_eq!(op["op"], "replace", "{op}");
+            op["path"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
 fn family() -> impl Strategy<Value = (&'static str, &'static str, &'static [&'static str])> {
     prop::sample::select(FAMILIES)
 }
@@ -572,19 +587,10 @@ proptest! {
                 return Ok(());
             }
         };
-        let patch = serde_json::to_value(json_patch::diff(&object, &pinned)).unwrap();
-        let touched: BTreeSet<&str> = patch
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|op| {
-                assert_eq!(op["op"], "replace", "{op}");
-                op["path"].as_str().unwrap()
-            })
-            .collect();
+        let touched = replaced(&object, &pinned);
         for (pointer, image) in used.iter().zip(&images) {
             if image.contains('@') {
-                prop_assert!(!touched.contains(pointer.as_str()));
+                prop_assert!(!touched.contains(pointer));
             } else {
                 let expected = format!("{image}@{DIGEST}");
                 prop_assert_eq!(pinned.pointer(pointer).and_then(Value::as_str), Some(expected.as_str()), "{}", pointer);
@@ -619,21 +625,12 @@ proptest! {
                 return Ok(());
             }
         };
-        let patch = serde_json::to_value(json_patch::diff(&object, &pinned)).unwrap();
-        let touched: BTreeSet<&str> = patch
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|op| {
-                assert_eq!(op["op"], "replace", "{op}");
-                op["path"].as_str().unwrap()
-            })
-            .collect();
+        let touched = replaced(&object, &pinned);
         for (pointer, (_, image)) in pointers.iter().zip(&images) {
             if image.contains('@') {
-                prop_assert!(!touched.contains(pointer.as_str()));
+                prop_assert!(!touched.contains(pointer));
             } else {
-                prop_assert!(touched.contains(pointer.as_str()), "{pointer} not pinned");
+                prop_assert!(touched.contains(pointer), "{pointer} not pinned");
                 let expected = format!("{image}@{DIGEST}");
                 prop_assert_eq!(pinned.pointer(pointer).and_then(Value::as_str), Some(expected.as_str()));
             }
