@@ -86,7 +86,8 @@ bench: annotated-policy.wasm floor-policy.wasm
 		--floor $(CURDIR)/floor-policy.wasm $(BENCH_ARGS)
 
 ## The real policy-server under load (README "Load test"): a local registry, the policy pushed
-## with kwctl and loaded from registry://, 2,000 AdmissionReviews from 8 clients, on every
+## with kwctl and loaded from registry://, 2,000 AdmissionReviews from 8 clients, then the
+## registry slow, down and back through a fault proxy (README "Registry outages"), on every
 ## supported version. Figures only; fails only on a transport error or a wrong verdict.
 .PHONY: load
 load: annotated-policy.wasm
