@@ -22,7 +22,7 @@ pub enum Fault {
     /// the connection (TCP RST): a proxy or load balancer dying mid-transfer.
     ResetMidBody(Target),
     /// Answers every request with this status and the Distribution error body of it
-    /// (500 `UNKNOWN`, 503 `UNAVAILABLE`), without asking the registry.
+    /// (503 `UNAVAILABLE`, any other `UNKNOWN`), without asking the registry.
     Status(u16),
     /// Answers every request with 429 `TOOMANYREQUESTS` and `Retry-After` (seconds): a
     /// registry's rate limit.
@@ -48,7 +48,7 @@ pub enum Target {
     SignatureManifests,
     /// Manifests and indexes of images (every manifest but the signatures').
     ImageManifests,
-    /// Blobs: of an image's, the host reads only its signature layers.
+    /// Blobs: the host reads no blob but the signature layers.
     Blobs,
 }
 
