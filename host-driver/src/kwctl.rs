@@ -165,6 +165,31 @@ impl Kwctl {
         })
     }
 
+    /// The metadata embedded in `policy` (a path, or a URI as [`policy_argument`] gives it),
+    /// as `kwctl inspect -o yaml` prints it. kwctl inspects only what is in its store, so a
+    /// policy in a registry or on a web server is pulled first (with `sources` for
+    /// plain-HTTP and private registries).
+    pub fn inspect(&self, policy: &str, sources: Option<&Path>) -> Result<String> {
+        let sources = sources.map(|path| path.display().to_string());
+        let sources_args = sources
+            .iter()
+            .flat_map(|path| ["--sources-path", path.as_str()]);
+        if !policy.starts_with("file://") && policy.contains("://") {
+            let pull: Vec<&str> = ["pull"]
+                .into_iter()
+                .chain(sources_args.clone())
+                .chain([policy])
+                .collect();
+            self.output(&pull)?;
+        }
+        let inspect: Vec<&str> = ["inspect", "-o", "yaml"]
+            .into_iter()
+            .chain(sources_args)
+            .chain([policy])
+            .collect();
+        self.output(&inspect)
+    }
+
     /// Pushes an annotated policy to `uri` (`registry://HOST[:PORT]/REPO:TAG`).
     pub fn push(&self, policy: &Path, uri: &str, sources: Option<&Path>) -> Result<()> {
         let mut command = self.command();
