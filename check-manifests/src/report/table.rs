@@ -32,10 +32,17 @@ pub fn render(report: &Report) -> String {
     for pinned in &report.pinned {
         match (&pinned.written_to, &pinned.error) {
             (_, Some(error)) => text.push_str(&format!("not written: {}: {error}\n", pinned.file)),
-            (Some(to), None) => text.push_str(&format!(
-                "written: {to} ({} images pinned)\n",
-                pinned.images
-            )),
+            (Some(to), None) => {
+                let noun = if pinned.images == 1 {
+                    "image"
+                } else {
+                    "images"
+                };
+                text.push_str(&format!(
+                    "written: {to} ({} {noun} pinned)\n",
+                    pinned.images
+                ));
+            }
             (None, None) => {}
         }
     }
