@@ -87,7 +87,7 @@ impl Work {
         ]});
         work.write(
             "settings.yml",
-            &serde_json::to_string_pretty(&settings).unwrap(),
+            serde_json::to_string_pretty(&settings).unwrap(),
         );
         work
     }
