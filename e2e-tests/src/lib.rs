@@ -4,6 +4,8 @@
 
 pub mod backend;
 pub mod bench;
+pub mod bench_manifests;
+pub mod charts;
 pub mod fixtures;
 pub mod load;
 
