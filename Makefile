@@ -6,15 +6,20 @@ POLICY_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 .PHONY: prerequisites test unit-tests e2e-tests e2e-kubewarden lint fmt demo clean push fuzz deny mutants bench \
 	check-manifests bench-manifests
 
-## What a fresh machine lacks (as root): the wasm target, and the registry the tests start.
+## What a fresh machine lacks (as root): the wasm target, binaryen's wasm-opt, and the
+## registry the tests start.
 prerequisites:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
-	@command -v docker-registry >/dev/null || { apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry; }
+	@command -v docker-registry >/dev/null && command -v wasm-opt >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry binaryen; }
 
+## The policy module: rustc's output, then binaryen's optimiser (the features are those
+## rustc enables for the target).
+WASM_FEATURES := --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+	--enable-nontrapping-float-to-int --enable-reference-types --enable-multivalue
 policy.wasm: $(POLICY_SOURCES) | prerequisites
 	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p verify-image-signatures
-	cp target/$(WASM_TARGET)/wasm/verify_image_signatures.wasm $@
+	wasm-opt -O3 $(WASM_FEATURES) target/$(WASM_TARGET)/wasm/verify_image_signatures.wasm -o $@
 
 ## The host's floor for `make bench`: a policy that accepts without reading its payload.
 floor-policy.wasm: e2e-tests/floor-policy/src/lib.rs e2e-tests/floor-policy/metadata.yml | prerequisites require-kwctl

@@ -45,8 +45,13 @@ SETTINGS = [
         {"keylessPrefix": [{"issuer": "https://token.actions.githubusercontent.com",
                             "url_prefix": "https://github.com/acme/"}]},
         {"pubKeys": [KEY], "annotations": {"release": "true"}}]}]},
+    {"signatures": [{"image": "*", "pubKeys": [KEY]}],
+     "imageLocations": [{"group": "example.com", "kind": "Widget",
+                         "paths": ["spec.image", "spec.workers[*].image", 'metadata.annotations["a.b/c"]']}]},
     {"signatures": [{"image": "*", "pubkeys": [KEY]}]},
     {"signatures": [{"image": "*", "pubKeys": [KEY], "keyless": []}]},
+    {"signatures": [{"image": "*", "pubKeys": [KEY]}],
+     "imageLocations": [{"group": "g", "kind": "K", "paths": ["[*].x", "a..b"]}]},
 ]
 
 
@@ -73,10 +78,31 @@ def objects():
     yield "Deployment", [1, 2]
 
 
+def family_objects():
+    """Objects whose images lie outside pod specs: (group, kind, object)."""
+    steps = [{"name": "s", "image": "ghcr.io/acme/app:v1"}, {"name": "t", "image": 5}]
+    task = {"steps": steps, "sidecars": steps[:1], "stepTemplate": {"image": "nginx"}}
+    yield "tekton.dev", "TaskRun", {"spec": {"taskSpec": task}}
+    yield "tekton.dev", "PipelineRun", {"spec": {"pipelineSpec": {"tasks": [
+        {"taskSpec": task}, {"pipelineSpec": {"tasks": [{"taskSpec": task}]}}]}}}
+    template = {"container": {"image": "nginx"}, "steps": [[{"inline": {"script": {"image": "a"}}}]]}
+    yield "argoproj.io", "Workflow", {"spec": {"templates": [template], "templateDefaults": template}}
+    yield "argoproj.io", "CronWorkflow", {"spec": {"workflowSpec": {"templates": "x"}}}
+    vmi = {"volumes": [{"containerDisk": {"image": "ghcr.io/acme/disk:v1"}}],
+           "domain": {"firmware": {"kernelBoot": {"container": {"image": None}}}}}
+    yield "kubevirt.io", "VirtualMachine", {"spec": {"template": {"spec": vmi}}}
+    yield "example.com", "Widget", {"metadata": {"annotations": {"a.b/c": "nginx"}},
+                                    "spec": {"image": "", "workers": [{"image": "acme/app"}]}}
+
+
 def payloads():
-    for settings in SETTINGS[:7]:
+    for settings in SETTINGS[:8]:
         for kind, obj in objects():
             request = {"uid": "1", "kind": {"group": "", "version": "v1", "kind": kind},
+                       "operation": "CREATE", "object": obj}
+            yield {"request": request, "settings": settings}
+        for group, kind, obj in family_objects():
+            request = {"uid": "1", "kind": {"group": group, "version": "v1", "kind": kind},
                        "operation": "CREATE", "object": obj}
             yield {"request": request, "settings": settings}
     ephemeral = {"uid": "1", "kind": {"kind": "Pod"}, "subResource": "ephemeralcontainers",

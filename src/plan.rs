@@ -54,7 +54,7 @@ impl<'s> Plan<'s> {
         let mut seen: HashMap<ImageRef, usize> = HashMap::new();
         for container in containers {
             let parsed = match &container.image {
-                None => Err(container.location.list.missing_image().to_owned()),
+                None => Err(container.location.missing_image().to_owned()),
                 Some(image) => ImageRef::parse(image)
                     .map_err(|e| format!("cannot parse image reference {image:?}: {e}")),
             };

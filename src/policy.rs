@@ -12,7 +12,7 @@ use crate::settings::Settings;
 use crate::update::Scope;
 use crate::verdict;
 use crate::verifier::Verifier;
-use crate::workload::{self, ContainerImage, Object, Workload};
+use crate::workload::{self, ContainerImage, FieldPaths, KindRef, Object, Workload};
 
 #[derive(Debug, PartialEq)]
 pub enum Verdict {
@@ -67,34 +67,45 @@ fn evaluate(
     };
     let settings = settings_of(&read)?;
     let Payload { mut request, .. } = read;
-    let kind = request.kind.kind.as_str();
     let Some(object) = request.object.take() else {
+        let kind = &request.kind.kind;
         return match request.operation.as_deref() {
             Some("CREATE" | "UPDATE") => Err(format!("the {kind} request carries no object")),
             _ => Ok(Verdict::Accept),
         };
     };
-    let containers = match object.workload(kind, payload)? {
-        Workload::NotCovered => return Ok(Verdict::Accept),
-        Workload::Containers(containers) => containers,
+    let kind = KindRef {
+        group: &request.kind.group,
+        kind: &request.kind.kind,
     };
+    let fields = FieldPaths::of(kind, &settings.image_locations);
+    let mut containers = match (object.pod_images(kind.kind, payload)?, &fields) {
+        (None, None) => return Ok(Verdict::Accept),
+        (pods, _) => pods.unwrap_or_default(),
+    };
+    if let Some(fields) = &fields {
+        // Spans in the payload, as the pod specs' are.
+        let (text, offset) = object_text(&request, payload, kind.kind, &[])?;
+        containers.extend(fields.find(text, offset, kind.kind)?);
+    }
     let scope = Scope::new(
         &request,
         kind,
+        &settings.image_locations,
         || {
-            object_text(&request, payload, kind, &[])
+            object_text(&request, payload, kind.kind, &[])
                 .ok()
                 .map(|(text, _)| text)
         },
         settings.reverify_unchanged_images,
     );
-    let mut pins = match verify(&settings, kind, &scope, containers, verifier, report) {
+    let mut pins = match verify(&settings, kind.kind, &scope, containers, verifier, report) {
         Ok(pins) if pins.is_empty() => return Ok(Verdict::Accept),
         Ok(pins) => pins,
         Err(message) => return Ok(Verdict::Reject(message)),
     };
     // The spans are in the payload: the object's text is where they are rewritten.
-    let (text, offset) = object_text(&request, payload, kind, &pins)?;
+    let (text, offset) = object_text(&request, payload, kind.kind, &pins)?;
     for pin in &mut pins {
         pin.span = pin.span.start - offset..pin.span.end - offset;
     }
@@ -134,10 +145,13 @@ fn object_text<'p, O>(
 /// is the one pass's `error`: what is not understood is not admitted.
 fn unread(payload: &[u8], error: String) -> Result<Verdict, String> {
     let read = Payload::parse(payload)?;
-    settings_of(&read)?;
-    let kind = read.request.kind.kind.as_str();
+    let settings = settings_of(&read)?;
+    let kind = KindRef {
+        group: &read.request.kind.group,
+        kind: &read.request.kind.kind,
+    };
     let object = read.request.object().ok_or(error.clone())?;
-    match workload::extract(kind, object.get())? {
+    match workload::extract(kind, object.get(), &settings.image_locations)? {
         Workload::NotCovered => Ok(Verdict::Accept),
         Workload::Containers(_) => Err(error),
     }
@@ -165,7 +179,7 @@ fn verify(
     let plan = Plan::new(settings, scope.to_verify(containers));
     let outcomes = verdict::evaluate(&plan, verifier);
     *report = Report::new(settings, &outcomes);
-    if let Some(message) = rejection::message(&plan, &outcomes) {
+    if let Some(message) = rejection::message(kind, &plan, &outcomes) {
         return Err(message);
     }
     if !settings.pinning.applies_to(kind) {

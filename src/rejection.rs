@@ -6,8 +6,9 @@ use crate::verdict::ImageOutcome;
 
 /// The rejection message, if anything failed: every failing image with its
 /// locations and reasons, and every unreadable container, in object order, so the
-/// same input always gives the same text.
-pub fn message(plan: &Plan<'_>, outcomes: &[ImageOutcome<'_, '_>]) -> Option<String> {
+/// same input always gives the same text. Images at field paths (outside pod specs) are
+/// said to be of the object's `kind`, which their paths do not tell.
+pub fn message(kind: &str, plan: &Plan<'_>, outcomes: &[ImageOutcome<'_, '_>]) -> Option<String> {
     let unreadable = plan.unreadable.iter().map(|u| {
         let location = &u.container.location;
         (location, location.path(), u.reason.clone())
@@ -30,7 +31,12 @@ pub fn message(plan: &Plan<'_>, outcomes: &[ImageOutcome<'_, '_>]) -> Option<Str
     }
     failures.sort();
     let count = failures.len();
-    let noun = if count == 1 { "image" } else { "images" };
+    let noun = match (count, failures.iter().any(|(l, ..)| l.is_field())) {
+        (1, false) => "image".to_owned(),
+        (_, false) => "images".to_owned(),
+        (1, true) => format!("image of the {kind}"),
+        (_, true) => format!("images of the {kind}"),
+    };
     let body: Vec<String> = failures
         .into_iter()
         .map(|(_, place, why)| format!("{place}: {why}"))

@@ -32,6 +32,9 @@ pub struct AdmissionRequest<'a, O = &'a RawValue> {
 
 #[derive(Deserialize)]
 pub struct GroupVersionKind {
+    /// `""` for the core group, and when the request leaves it out.
+    #[serde(default)]
+    pub group: String,
     pub kind: String,
 }
 

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::image::ImageRef;
 use crate::request::AdmissionRequest;
-use crate::workload::{self, ContainerImage, ContainerList, Workload};
+use crate::workload::{self, ContainerImage, KindPaths, KindRef, Workload};
 
 /// Which images of one request are verified, and which may be pinned.
 pub struct Scope {
@@ -42,14 +42,16 @@ enum Baseline {
 }
 
 impl Scope {
-    /// The scope of `request`, whose object is of kind `kind`. `object` gives the object's
-    /// text (`None` if it cannot), asked for only on `pods/ephemeralcontainers`.
+    /// The scope of `request`, whose object is of kind `kind`, whose images the settings
+    /// may locate (`named`). `object` gives the object's text (`None` if it cannot), asked
+    /// for only on `pods/ephemeralcontainers`.
     /// `reverify_unchanged` applies to UPDATEs of the resource itself: a subresource
     /// (`status`, `scale`, `resize`, `ephemeralcontainers`...) cannot change the images
     /// that already run, so it never re-verifies them.
     pub fn new<'t, O>(
         request: &AdmissionRequest<'_, O>,
-        kind: &str,
+        kind: KindRef<'_>,
+        named: &[KindPaths],
         object: impl FnOnce() -> Option<&'t str>,
         reverify_unchanged: bool,
     ) -> Self {
@@ -63,11 +65,11 @@ impl Scope {
             .filter(|_| request.operation.as_deref() == Some("UPDATE"));
         let baseline = match old {
             None => Baseline::Nothing,
-            Some(old) if ephemeral_only && kind == "Pod" => object()
+            Some(old) if ephemeral_only && kind.kind == "Pod" => object()
                 .map_or(Baseline::Nothing, |object| {
                     existing_ephemeral(object, old.get())
                 }),
-            Some(old) => old_images(kind, old.get()),
+            Some(old) => old_images(kind, named, old.get()),
         };
         Self {
             baseline,
@@ -85,13 +87,10 @@ impl Scope {
                 .as_deref()
                 .and_then(|image| ImageRef::parse(image).ok())
                 .is_some_and(|image| old.contains(&image)),
-            Baseline::ExistingEphemeral(existing) => {
-                container.location.list == ContainerList::EphemeralContainers
-                    && !existing
-                        .get(container.location.index)
-                        .copied()
-                        .unwrap_or(false)
-            }
+            Baseline::ExistingEphemeral(existing) => container
+                .location
+                .ephemeral_index()
+                .is_some_and(|index| !existing.get(index).copied().unwrap_or(false)),
         }
     }
 
@@ -106,13 +105,12 @@ impl Scope {
     /// Whether `container`, once verified, may be pinned: never when it is unchanged.
     pub fn may_pin(&self, container: &ContainerImage) -> bool {
         self.changed(container)
-            && (!self.ephemeral_only
-                || container.location.list == ContainerList::EphemeralContainers)
+            && (!self.ephemeral_only || container.location.ephemeral_index().is_some())
     }
 }
 
-fn old_images(kind: &str, old: &str) -> Baseline {
-    match workload::extract(kind, old) {
+fn old_images(kind: KindRef<'_>, named: &[KindPaths], old: &str) -> Baseline {
+    match workload::extract(kind, old, named) {
         Ok(Workload::Containers(found)) => Baseline::Images(
             found
                 .iter()

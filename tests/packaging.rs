@@ -80,6 +80,19 @@ fn metadata_declares_every_workload_kind_and_how_the_policy_runs() {
         "apps/daemonsets",
         "batch/jobs",
         "batch/cronjobs",
+        "tekton.dev/tasks",
+        "tekton.dev/clustertasks",
+        "tekton.dev/taskruns",
+        "tekton.dev/pipelines",
+        "tekton.dev/pipelineruns",
+        "tekton.dev/stepactions",
+        "argoproj.io/workflows",
+        "argoproj.io/workflowtemplates",
+        "argoproj.io/clusterworkflowtemplates",
+        "argoproj.io/cronworkflows",
+        "kubevirt.io/virtualmachines",
+        "kubevirt.io/virtualmachineinstances",
+        "kubevirt.io/virtualmachineinstancereplicasets",
     ]
     .map(String::from)
     .into();

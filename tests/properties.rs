@@ -60,6 +60,110 @@ const COVERED: &[(&str, &[&str])] = &[
 
 const LISTS: [&str; 3] = ["containers", "initContainers", "ephemeralContainers"];
 
+/// Every built-in kind whose images lie outside pod specs, with the JSON pointers where an
+/// image may sit (a number is the element of a list at that index).
+const FAMILIES: &[(&str, &str, &[&str])] = &[
+    (
+        "tekton.dev",
+        "Task",
+        &[
+            "/spec/steps/0/image",
+            "/spec/steps/1/image",
+            "/spec/sidecars/0/image",
+            "/spec/stepTemplate/image",
+        ],
+    ),
+    (
+        "tekton.dev",
+        "ClusterTask",
+        &["/spec/steps/0/image", "/spec/sidecars/0/image"],
+    ),
+    (
+        "tekton.dev",
+        "TaskRun",
+        &[
+            "/spec/taskSpec/steps/0/image",
+            "/spec/taskSpec/sidecars/0/image",
+            "/spec/taskSpec/stepTemplate/image",
+        ],
+    ),
+    (
+        "tekton.dev",
+        "Pipeline",
+        &[
+            "/spec/tasks/0/taskSpec/steps/0/image",
+            "/spec/tasks/1/pipelineSpec/tasks/0/taskSpec/sidecars/0/image",
+            "/spec/finally/0/taskSpec/stepTemplate/image",
+        ],
+    ),
+    (
+        "tekton.dev",
+        "PipelineRun",
+        &[
+            "/spec/pipelineSpec/tasks/0/taskSpec/steps/0/image",
+            "/spec/pipelineSpec/finally/0/taskSpec/steps/1/image",
+        ],
+    ),
+    ("tekton.dev", "StepAction", &["/spec/image"]),
+    (
+        "argoproj.io",
+        "Workflow",
+        &[
+            "/spec/templates/0/container/image",
+            "/spec/templates/1/script/image",
+            "/spec/templates/2/initContainers/0/image",
+            "/spec/templates/2/sidecars/0/image",
+            "/spec/templates/3/containerSet/containers/0/image",
+            "/spec/templateDefaults/container/image",
+        ],
+    ),
+    (
+        "argoproj.io",
+        "WorkflowTemplate",
+        &[
+            "/spec/templates/0/steps/0/0/inline/container/image",
+            "/spec/templates/1/dag/tasks/0/inline/script/image",
+        ],
+    ),
+    (
+        "argoproj.io",
+        "ClusterWorkflowTemplate",
+        &[
+            "/spec/templates/0/container/image",
+            "/spec/templates/0/sidecars/1/image",
+        ],
+    ),
+    (
+        "argoproj.io",
+        "CronWorkflow",
+        &[
+            "/spec/workflowSpec/templates/0/container/image",
+            "/spec/workflowSpec/templates/1/containerSet/containers/1/image",
+        ],
+    ),
+    (
+        "kubevirt.io",
+        "VirtualMachineInstance",
+        &[
+            "/spec/volumes/0/containerDisk/image",
+            "/spec/domain/firmware/kernelBoot/container/image",
+        ],
+    ),
+    (
+        "kubevirt.io",
+        "VirtualMachine",
+        &[
+            "/spec/template/spec/volumes/0/containerDisk/image",
+            "/spec/template/spec/volumes/1/containerDisk/image",
+        ],
+    ),
+    (
+        "kubevirt.io",
+        "VirtualMachineInstanceReplicaSet",
+        &["/spec/template/spec/domain/firmware/kernelBoot/container/image"],
+    ),
+];
+
 const DOCKER_HUB_ALIASES: &[&str] = &[
     "docker.io",
     "index.docker.io",
@@ -200,6 +304,91 @@ fn workload(
     }
     object["metadata"] = json!({"name": "w", "labels": {"app": "w"}});
     (object, pointers)
+}
+
+/// An object of a family with `images` at `pointers` (one each, in turn; the rest left
+/// out), and `extras` beside every image and at the top: the object and the pointers used.
+fn family_object(
+    pointers: &[&str],
+    images: &[String],
+    extras: &Map<String, Value>,
+) -> (Value, Vec<String>) {
+    let mut object = Value::Object(extras.clone());
+    let mut used = Vec::new();
+    for (pointer, image) in pointers.iter().zip(images) {
+        let (parent, _) = pointer.rsplit_once('/').unwrap();
+        set(&mut object, parent, Value::Object(extras.clone()));
+        set(&mut object, pointer, json!(image));
+        used.push((*pointer).to_owned());
+    }
+    (object, used)
+}
+
+/// Puts `value` at `pointer` unless something is there already, making the objects and
+/// lists on the way (a number is a list index, earlier elements `{}`).
+fn set(root: &mut Value, pointer: &str, value: Value) {
+    let mut at = root;
+    let parts: Vec<&str> = pointer.trim_start_matches('/').split('/').collect();
+    for (n, part) in parts.iter().enumerate() {
+        let last = n + 1 == parts.len();
+        let next_is_index = parts.get(n + 1).is_some_and(|p| p.parse::<usize>().is_ok());
+        let fresh = || match (last, next_is_index) {
+            (true, _) => value.clone(),
+            (false, true) => json!([]),
+            (false, false) => json!({}),
+        };
+        at = match part.parse::<usize>() {
+            Ok(index) => {
+                let list = at.as_array_mut().unwrap();
+                while list.len() <= index {
+                    list.push(json!({}));
+                }
+                if last || list[index] == json!({}) && next_is_index {
+                    list[index] = fresh();
+                }
+                &mut list[index]
+            }
+            Err(_) => {
+                let map = at.as_object_mut().unwrap();
+                if !map.contains_key(*part) || (last && map[*part].is_object()) {
+                    map.insert((*part).to_owned(), fresh());
+                }
+                map.get_mut(*part).unwrap()
+            }
+        };
+    }
+}
+
+/// The paths the host's JSON patch from `object` to `pinned` replaces; any other operation
+/// fails the test.
+fn replaced(object: &Value, pinned: &Value) -> BTreeSet<String> {
+    let patch = serde_json::to_value(json_patch::diff(object, pinned)).unwrap();
+    patch
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| {
+            assert_eq!(op["op"], "replace", "{op}");
+            op["path"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+fn family() -> impl Strategy<Value = (&'static str, &'static str, &'static [&'static str])> {
+    prop::sample::select(FAMILIES)
+}
+
+fn grouped_payload(group: &str, kind: &str, object: &Value, settings: &Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "request": {
+            "uid": "p",
+            "kind": {"group": group, "version": "v1", "kind": kind},
+            "operation": "CREATE",
+            "object": object,
+        },
+        "settings": settings,
+    }))
+    .unwrap()
 }
 
 fn payload(kind: &str, operation: &str, object: &Value, settings: &Value) -> Vec<u8> {
@@ -357,6 +546,60 @@ proptest! {
     }
 
     #[test]
+    fn an_unsigned_matching_image_is_rejected_in_every_family_kind(
+        (group, kind, pointers) in family(),
+        images in vec(image(), 1..6),
+        pick in any::<prop::sample::Index>(),
+        extras in extras(),
+    ) {
+        let (object, used) = family_object(pointers, &images, &extras);
+        let matching = &images[pick.index(used.len())];
+        let parsed = ImageRef::parse(matching).unwrap();
+        let settings = json!({"signatures": [{"image": parsed.name(), "pubKeys": [KEY]}]});
+        let verifier = Unsigned::default();
+        let verdict = policy::validate(&grouped_payload(group, kind, &object, &settings), &verifier);
+        let Verdict::Reject(reason) = verdict else {
+            return Err(TestCaseError::fail(format!("{kind}: {matching} admitted: {verdict:?}")));
+        };
+        prop_assert!(reason.contains("no signatures"), "{reason}");
+        prop_assert!(verifier.0.borrow().contains(&parsed.to_string()), "{parsed} never checked");
+    }
+
+    #[test]
+    fn a_family_mutation_pins_images_and_touches_nothing_else(
+        (group, kind, pointers) in family(),
+        images in vec(image(), 1..6),
+        extras in extras(),
+    ) {
+        let settings = json!({"signatures": [{"image": "*", "pubKeys": [KEY]}]});
+        let (object, used) = family_object(pointers, &images, &extras);
+        let verdict = policy::validate(&grouped_payload(group, kind, &object, &settings), &Signed);
+        let object: Value = serde_json::from_str(&object.to_string()).unwrap();
+        let pinned = match verdict {
+            Verdict::Mutate(text) => serde_json::from_str::<Value>(&text).unwrap(),
+            Verdict::Accept => {
+                prop_assert!(images.iter().take(used.len()).all(|i| i.contains('@')));
+                return Ok(());
+            }
+            Verdict::Reject(reason) => {
+                prop_assert!(images.iter().any(|i| i.contains('@')));
+                prop_assert!(reason.contains("the spec pins"), "{reason}");
+                return Ok(());
+            }
+        };
+        let touched = replaced(&object, &pinned);
+        for (pointer, image) in used.iter().zip(&images) {
+            if image.contains('@') {
+                prop_assert!(!touched.contains(pointer));
+            } else {
+                let expected = format!("{image}@{DIGEST}");
+                prop_assert_eq!(pinned.pointer(pointer).and_then(Value::as_str), Some(expected.as_str()), "{}", pointer);
+            }
+        }
+        prop_assert!(touched.iter().all(|path| used.iter().any(|p| p == path)), "{touched:?}");
+    }
+
+    #[test]
     fn a_mutation_pins_images_and_touches_nothing_else(
         (kind, path) in covered(),
         images in containers(),
@@ -382,21 +625,12 @@ proptest! {
                 return Ok(());
             }
         };
-        let patch = serde_json::to_value(json_patch::diff(&object, &pinned)).unwrap();
-        let touched: BTreeSet<&str> = patch
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|op| {
-                assert_eq!(op["op"], "replace", "{op}");
-                op["path"].as_str().unwrap()
-            })
-            .collect();
+        let touched = replaced(&object, &pinned);
         for (pointer, (_, image)) in pointers.iter().zip(&images) {
             if image.contains('@') {
-                prop_assert!(!touched.contains(pointer.as_str()));
+                prop_assert!(!touched.contains(pointer));
             } else {
-                prop_assert!(touched.contains(pointer.as_str()), "{pointer} not pinned");
+                prop_assert!(touched.contains(pointer), "{pointer} not pinned");
                 let expected = format!("{image}@{DIGEST}");
                 prop_assert_eq!(pinned.pointer(pointer).and_then(Value::as_str), Some(expected.as_str()));
             }

@@ -515,6 +515,134 @@ fn every_workload_kind_and_container_list() {
     }
 }
 
+/// A request for an object of `group`/`kind`, the kinds whose images lie outside pod specs.
+fn grouped_request(group: &str, kind: &str, object: Value) -> Value {
+    let mut request = request(kind, object);
+    request["kind"]["group"] = json!(group);
+    request["resource"]["group"] = json!(group);
+    request
+}
+
+/// Objects of each built-in family and of a kind the settings name, with `a` and `b` at
+/// their image paths: `(group, kind, object, pointers of a and b)`.
+fn outside_pod_specs(
+    a: &str,
+    b: &str,
+) -> Vec<(&'static str, &'static str, Value, [&'static str; 2])> {
+    let step = |name: &str, image: &str| json!({"name": name, "image": image, "script": "make"});
+    vec![
+        (
+            "tekton.dev",
+            "TaskRun",
+            json!({"apiVersion": "tekton.dev/v1", "kind": "TaskRun", "metadata": {"name": "build"},
+                   "spec": {"taskSpec": {"steps": [step("build", a)], "sidecars": [step("db", b)]}}}),
+            [
+                "/spec/taskSpec/steps/0/image",
+                "/spec/taskSpec/sidecars/0/image",
+            ],
+        ),
+        (
+            "tekton.dev",
+            "PipelineRun",
+            json!({"apiVersion": "tekton.dev/v1", "kind": "PipelineRun", "metadata": {"name": "ci"},
+                   "spec": {"pipelineSpec": {
+                       "tasks": [{"name": "build", "taskSpec": {"steps": [step("build", a)]}}],
+                       "finally": [{"name": "notify", "taskSpec": {"stepTemplate": {"image": b}, "steps": [{"name": "n", "script": "notify"}]}}]}}}),
+            [
+                "/spec/pipelineSpec/tasks/0/taskSpec/steps/0/image",
+                "/spec/pipelineSpec/finally/0/taskSpec/stepTemplate/image",
+            ],
+        ),
+        (
+            "argoproj.io",
+            "Workflow",
+            json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Workflow", "metadata": {"generateName": "hello-"},
+                   "spec": {"entrypoint": "main", "templates": [
+                       {"name": "main", "container": {"image": a, "command": ["echo"]}},
+                       {"name": "check", "script": {"image": b, "source": "true"}}]}}),
+            [
+                "/spec/templates/0/container/image",
+                "/spec/templates/1/script/image",
+            ],
+        ),
+        (
+            "argoproj.io",
+            "CronWorkflow",
+            json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "CronWorkflow", "metadata": {"name": "nightly"},
+                   "spec": {"schedules": ["0 3 * * *"], "workflowSpec": {"entrypoint": "main", "templates": [
+                       {"name": "main", "initContainers": [{"name": "init", "image": a}],
+                        "containerSet": {"containers": [{"name": "run", "image": b}]}}]}}}),
+            [
+                "/spec/workflowSpec/templates/0/initContainers/0/image",
+                "/spec/workflowSpec/templates/0/containerSet/containers/0/image",
+            ],
+        ),
+        (
+            "kubevirt.io",
+            "VirtualMachine",
+            json!({"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "metadata": {"name": "vm"},
+                   "spec": {"runStrategy": "Always", "template": {"spec": {
+                       "domain": {"devices": {}, "firmware": {"kernelBoot": {"container": {"image": b, "kernelPath": "/vmlinuz"}}}},
+                       "volumes": [{"name": "root", "containerDisk": {"image": a}}]}}}}),
+            [
+                "/spec/template/spec/volumes/0/containerDisk/image",
+                "/spec/template/spec/domain/firmware/kernelBoot/container/image",
+            ],
+        ),
+        (
+            "example.com",
+            "Widget",
+            json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+                   "spec": {"image": a, "workers": [{"image": b, "replicas": 2}]}}),
+            ["/spec/image", "/spec/workers/0/image"],
+        ),
+    ]
+}
+
+/// `/spec/steps/0/image` as the policy names it: `spec.steps[0].image`.
+fn dotted(pointer: &str) -> String {
+    pointer
+        .trim_start_matches('/')
+        .split('/')
+        .fold(String::new(), |path, part| match part.parse::<usize>() {
+            Ok(_) => format!("{path}[{part}]"),
+            Err(_) if path.is_empty() => part.to_owned(),
+            Err(_) => format!("{path}.{part}"),
+        })
+}
+
+#[test]
+fn images_outside_pod_specs_are_verified_and_pinned() {
+    let fx = fx();
+    let (a, b, unsigned) = (&fx.images.key_a, &fx.images.nested, &fx.images.unsigned);
+    let settings = json!({
+        "signatures": [keys_rule(&[&fx.keys.a])],
+        "imageLocations": [{"group": "example.com", "kind": "Widget", "paths": ["spec.image", "spec.workers[*].image"]}],
+    });
+    for (group, kind, object, [at_a, at_b]) in outside_pod_specs(&a.reference, &b.reference) {
+        let response = evaluate(&settings, &grouped_request(group, kind, object));
+        let mut ops = patch_ops(&response);
+        ops.sort_by(|x, y| x.1.cmp(&y.1));
+        let mut expected = vec![
+            ("replace".to_owned(), at_a.to_owned(), json!(pinned(a))),
+            ("replace".to_owned(), at_b.to_owned(), json!(pinned(b))),
+        ];
+        expected.sort_by(|x, y| x.1.cmp(&y.1));
+        assert_eq!(ops, expected, "{kind}");
+    }
+    for (group, kind, object, [_, at_b]) in outside_pod_specs(&a.reference, &unsigned.reference) {
+        let response = evaluate(&settings, &grouped_request(group, kind, object));
+        assert_rejected(
+            &response,
+            &[&format!(
+                "1 image of the {kind} failed verification: {} ({}): signatures[0] pubKeys: pubKeys[0]: no signatures",
+                dotted(at_b),
+                unsigned.reference
+            )],
+        );
+    }
+}
+
 #[test]
 fn ephemeral_container_update_of_a_pod() {
     let fx = fx();

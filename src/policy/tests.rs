@@ -9,6 +9,7 @@ use super::*;
 use crate::plan::Action;
 use crate::verifier::{Check, Failure, Signer};
 
+mod kinds;
 mod warn_mode;
 
 const DIGEST_A: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -524,12 +525,19 @@ fn one_call_per_unique_image_and_signer() {
         Settings::from_json(&serde_json::from_value::<Box<RawValue>>(rules).unwrap()).unwrap();
     let plan = Plan::new(
         &parsed,
-        crate::workload::extract("Deployment", &object.to_string())
-            .map(|w| match w {
-                Workload::Containers(c) => c,
-                Workload::NotCovered => unreachable!(),
-            })
-            .unwrap(),
+        crate::workload::extract(
+            KindRef {
+                group: "apps",
+                kind: "Deployment",
+            },
+            &object.to_string(),
+            &[],
+        )
+        .map(|w| match w {
+            Workload::Containers(c) => c,
+            Workload::NotCovered => unreachable!(),
+        })
+        .unwrap(),
     );
     // 3 images x {KEY-A, KEY-B}: the second rule's KEY-B check is the same request.
     assert_eq!(checks(&plan).len(), 6);

@@ -7,10 +7,12 @@ use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, Visitor};
 
-use super::wire::{WireGithubActions, WireKeyless, WireKeylessPrefix, WireRule, WireSettings};
+use super::wire::{
+    WireGithubActions, WireImageLocation, WireKeyless, WireKeylessPrefix, WireRule, WireSettings,
+};
 
-/// Every key of the settings at any depth (top level, entries and `anyOf` alternatives, and
-/// the items of each kind), aliases such as `url_prefix` included.
+/// Every key of the settings at any depth (top level, entries and `anyOf` alternatives, the
+/// items of each kind, and `imageLocations` entries), aliases such as `url_prefix` included.
 pub fn accepted_keys() -> BTreeSet<&'static str> {
     [
         fields::<WireSettings>(),
@@ -18,6 +20,7 @@ pub fn accepted_keys() -> BTreeSet<&'static str> {
         fields::<WireKeyless>(),
         fields::<WireKeylessPrefix>(),
         fields::<WireGithubActions>(),
+        fields::<WireImageLocation>(),
     ]
     .into_iter()
     .flatten()

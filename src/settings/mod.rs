@@ -4,6 +4,7 @@
 mod duplicates;
 mod error;
 mod keys;
+mod locations;
 mod on_failure;
 mod pem;
 mod platforms;
@@ -20,6 +21,7 @@ pub(crate) use rule::{Requirement, Rule};
 use serde_json::value::RawValue;
 
 use crate::image::ImagePattern;
+use crate::workload::KindPaths;
 use wire::{WirePinning, WireSettings};
 
 #[derive(Debug)]
@@ -34,6 +36,8 @@ pub(crate) struct Settings {
     /// On UPDATE, verify again the images the old object already carried (never pinned).
     pub reverify_unchanged_images: bool,
     pub pinning: Pinning,
+    /// `imageLocations`: where the images of other kinds lie.
+    pub image_locations: Vec<KindPaths>,
 }
 
 /// Which workloads get their verified images pinned to the verified digest.
@@ -130,6 +134,7 @@ impl Settings {
             require_digest: wire.require_digest.0,
             reverify_unchanged_images: wire.reverify_unchanged_images,
             pinning,
+            image_locations: locations::from_wire(wire.image_locations)?,
         })
     }
 }

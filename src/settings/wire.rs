@@ -23,6 +23,18 @@ pub(super) struct WireSettings {
     pub reverify_unchanged_images: bool,
     pub modify_images_with_digest: Option<bool>,
     pub digest_pinning: Option<WirePinning>,
+    #[serde(default)]
+    pub image_locations: Vec<WireImageLocation>,
+}
+
+/// One entry of `imageLocations`: a kind, and the paths where its images lie.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WireImageLocation {
+    /// The API group; `""` for the core group.
+    pub group: String,
+    pub kind: String,
+    pub paths: Vec<String>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]

@@ -1,15 +1,14 @@
-//! Finds every image a workload pulls, with where it sits: the image of every
-//! container, and the reference of every image volume.
+//! The images of pod specs: the image of every container, and the reference of every
+//! image volume, of a Pod and of the pod template of a workload.
 //!
 //! Only the fields that hold containers are deserialised: the rest of the object
 //! (often most of it: env, probes, managedFields) is skipped by serde without being
-//! built. Each image is borrowed from the object's JSON text, so its byte range is
-//! known and a mutation can rewrite exactly those bytes.
-
-use std::ops::Range;
+//! built.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
+
+use super::located::{ContainerImage, ContainerList, Location, PodLocation, CONTAINER_LISTS};
 
 /// The kinds whose pod template location is known by name.
 const POD_KINDS: &[&str] = &["Pod"];
@@ -22,99 +21,6 @@ const TEMPLATE_KINDS: &[&str] = &[
     "Job",
 ];
 const JOB_TEMPLATE_KINDS: &[&str] = &["CronJob"];
-
-/// The container lists of a pod spec, in the order they are reported.
-pub const CONTAINER_LISTS: [ContainerList; 3] = [
-    ContainerList::Containers,
-    ContainerList::InitContainers,
-    ContainerList::EphemeralContainers,
-];
-
-/// The lists of a pod spec that name images: the three container lists, and the
-/// volumes, whose `image.reference` (Kubernetes' ImageVolume) the runtime pulls too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum ContainerList {
-    Containers,
-    InitContainers,
-    EphemeralContainers,
-    ImageVolumes,
-}
-
-impl ContainerList {
-    pub fn field(self) -> &'static str {
-        match self {
-            ContainerList::Containers => "containers",
-            ContainerList::InitContainers => "initContainers",
-            ContainerList::EphemeralContainers => "ephemeralContainers",
-            ContainerList::ImageVolumes => "volumes",
-        }
-    }
-
-    /// Where the image sits in an element of the list, after its index.
-    fn image_field(self) -> &'static str {
-        match self {
-            ContainerList::ImageVolumes => ".image.reference",
-            _ => "",
-        }
-    }
-
-    /// Why an element without an image cannot be verified.
-    pub fn missing_image(self) -> &'static str {
-        match self {
-            ContainerList::ImageVolumes => "the image volume has no reference",
-            _ => "the container has no image",
-        }
-    }
-}
-
-/// Where a container sits in the object.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Location {
-    /// The pod spec's path as JSON-pointer segments, e.g. `["spec", "template", "spec"]`.
-    pod_spec: &'static [&'static str],
-    pub list: ContainerList,
-    pub index: usize,
-}
-
-impl Location {
-    /// Human form, e.g. `spec.template.spec.initContainers[1]` or
-    /// `spec.volumes[0].image.reference`.
-    pub fn path(&self) -> String {
-        format!(
-            "{}.{}[{}]{}",
-            self.pod_spec.join("."),
-            self.list.field(),
-            self.index,
-            self.list.image_field()
-        )
-    }
-
-    /// The path of the image string itself, e.g. `spec.containers[0].image`.
-    pub fn image_path(&self) -> String {
-        match self.list {
-            ContainerList::ImageVolumes => self.path(),
-            _ => format!("{}.image", self.path()),
-        }
-    }
-}
-
-/// An image as written, with where it sits: a container's, or an image volume's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerImage {
-    pub location: Location,
-    /// `None` when the container has no image, or the volume no reference (or an empty one).
-    pub image: Option<String>,
-    /// Byte range of the image's JSON string in the object's text.
-    pub span: Option<Range<usize>>,
-}
-
-/// What the policy finds in an object.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Workload {
-    /// The object is of no kind this policy covers.
-    NotCovered,
-    Containers(Vec<ContainerImage>),
-}
 
 /// What the policy reads of an object: the container lists, wherever a pod spec may
 /// sit, whatever the kind. The images stay borrowed from the text the object was read
@@ -211,20 +117,24 @@ const POD_SPEC: &[&str] = &["spec"];
 const TEMPLATE_SPEC: &[&str] = &["spec", "template", "spec"];
 const JOB_TEMPLATE_SPEC: &[&str] = &["spec", "jobTemplate", "spec", "template", "spec"];
 
-/// Reads the containers of `object`, an object of kind `kind`.
+/// The pod-spec images of `object`, an object of kind `kind`; `None` when the kind has no
+/// pod spec.
 ///
 /// A known kind that cannot be read is an error (the caller rejects); an unknown
-/// kind is covered only when it carries a pod template, and is read the same way.
-pub fn extract(kind: &str, object: &str) -> Result<Workload, String> {
+/// kind has pod specs only when it carries a pod template, and is read the same way.
+pub(super) fn extract(kind: &str, object: &str) -> Result<Option<Vec<ContainerImage>>, String> {
     match serde_json::from_slice::<Object>(object.as_bytes()) {
-        Ok(read) => read.workload(kind, object.as_bytes()),
+        Ok(read) => read.pod_images(kind, object.as_bytes()),
         Err(error) => unreadable(kind, object, &error),
     }
 }
 
-/// Why an object that does not read as [`Object`] is refused, or that it is of no
-/// covered kind.
-fn unreadable(kind: &str, object: &str, error: &serde_json::Error) -> Result<Workload, String> {
+/// Why an object that does not read as [`Object`] is refused, or that it has no pod spec.
+fn unreadable(
+    kind: &str,
+    object: &str,
+    error: &serde_json::Error,
+) -> Result<Option<Vec<ContainerImage>>, String> {
     let error = format!("cannot read the {kind}: {error}");
     if is_known(kind) {
         return Err(error);
@@ -242,15 +152,19 @@ fn unreadable(kind: &str, object: &str, error: &serde_json::Error) -> Result<Wor
     if has_template {
         Err(error)
     } else {
-        Ok(Workload::NotCovered)
+        Ok(None)
     }
 }
 
 impl Object<'_> {
-    /// The containers of this object, of kind `kind`: each image's span is its byte range
-    /// in `text`, any text the object was read from that holds every image (the payload,
-    /// or the object's own text within it).
-    pub fn workload(self, kind: &str, text: &[u8]) -> Result<Workload, String> {
+    /// The pod-spec images of this object, of kind `kind` (`None` when it has no pod spec):
+    /// each image's span is its byte range in `text`, any text the object was read from
+    /// that holds every image (the payload, or the object's own text within it).
+    pub fn pod_images(
+        self,
+        kind: &str,
+        text: &[u8],
+    ) -> Result<Option<Vec<ContainerImage>>, String> {
         let known = |kinds: &[&str]| kinds.contains(&kind);
         let spec = self.spec.unwrap_or_default();
         let mut pods = Vec::new();
@@ -269,7 +183,7 @@ impl Object<'_> {
                 pods.extend(pod.map(|pod| (JOB_TEMPLATE_SPEC, pod)));
             }
             if other && pods.is_empty() {
-                return Ok(Workload::NotCovered);
+                return Ok(None);
             }
         }
         let mut found = Vec::new();
@@ -277,7 +191,7 @@ impl Object<'_> {
             containers(text, path, pod, &mut found)
                 .map_err(|e| format!("cannot read the {kind}: {e}"))?;
         }
-        Ok(Workload::Containers(found))
+        Ok(Some(found))
     }
 }
 
@@ -326,7 +240,7 @@ fn containers(
             Some((ContainerList::ImageVolumes, index, source.reference))
         });
     for (list, index, image) in containers.chain(volumes) {
-        let location = Location {
+        let location = PodLocation {
             pod_spec,
             list,
             index,
@@ -341,7 +255,7 @@ fn containers(
             }
         };
         found.push(ContainerImage {
-            location,
+            location: Location::Pod(location),
             image: image.filter(|i| !i.is_empty()),
             span,
         });
