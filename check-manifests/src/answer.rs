@@ -148,18 +148,20 @@ fn dotted(pointer: &str) -> String {
     dotted
 }
 
-/// The refused images of a rejection message `N image(s) failed verification: ...`, each
+/// The refused images of a rejection message `N image(s) [of the KIND] failed
+/// verification: ...`, each
 /// `PLACES (IMAGE): REASONS` (`PLACE: REASON` for a container without an image), joined by
 /// `; `; `None` for any other message, or one whose parts do not add up to `N`, so that
 /// the message is shown whole instead.
 fn refused_images(message: &str) -> Option<Vec<Refused>> {
-    static HEAD: LazyLock<Regex> =
-        LazyLock::new(|| Regex::new(r"^(\d+) images? failed verification: ").expect("regex"));
+    static HEAD: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^(\d+) images?(?: of the \S+)? failed verification: ").expect("regex")
+    });
     // Candidates: places joined by `, `, then the image as written (no space nor
-    // parenthesis) in parentheses, then `: `; kept when each place is a dotted path with an
-    // index ([`is_place`]), which no entry named in a reason is (`signatures[0] pubKeys:`).
+    // parenthesis) in parentheses, then `: `; kept when each place is a dotted path
+    // ([`is_place`]), which no entry named in a reason is (`signatures[0] pubKeys:`).
     static PART: LazyLock<Regex> = LazyLock::new(|| {
-        let place = r"[A-Za-z][\w.\[\]]*";
+        let place = r"[A-Za-z][\w.\[\]/-]*";
         Regex::new(&format!(
             r"(?:^|; )({place}(?:, {place})*)(?: \(([^()\s]*)\))?: "
         ))
@@ -191,9 +193,10 @@ fn refused_images(message: &str) -> Option<Vec<Refused>> {
     Some(parts)
 }
 
-/// `spec.containers[0]`, `spec.volumes[1].image.reference`: a path with a `.` and an index.
+/// `spec.containers[0]`, `spec.volumes[1].image.reference`, `spec.image`: a path from the
+/// object's root, so with a `.`.
 fn is_place(text: &str) -> bool {
-    text.contains('.') && text.contains('[')
+    text.contains('.')
 }
 
 #[cfg(test)]
@@ -293,6 +296,23 @@ mod tests {
             ]
         );
         assert_eq!(answer.message.as_deref(), Some(message));
+    }
+
+    #[test]
+    fn reads_images_outside_pod_specs() {
+        let message = "2 images of the Widget failed verification: spec.image (r/u:v1): signatures[0] pubKeys: pubKeys[0]: no signatures; metadata.annotations.example.com/side-car (r/w:v1): signatures[0] pubKeys: pubKeys[0]: no signatures";
+        let refused = refused_images(message).unwrap();
+        let places: Vec<&str> = refused.iter().map(|r| r.places.as_str()).collect();
+        assert_eq!(
+            places,
+            ["spec.image", "metadata.annotations.example.com/side-car"]
+        );
+        let patch =
+            json!([{"op": "replace", "path": "/spec/steps/0/image", "value": "r/a@sha256:aa"}]);
+        assert_eq!(
+            pinned_at(&patch, "spec.steps[0].image").as_deref(),
+            Some("r/a@sha256:aa")
+        );
     }
 
     #[test]

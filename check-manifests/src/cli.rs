@@ -36,6 +36,10 @@ pub struct Args {
     /// The policy's metadata.yml: the host capabilities it is granted.
     #[arg(long, default_value = "metadata.yml", value_name = "FILE")]
     metadata: PathBuf,
+    /// The rules the cluster sends objects to the policy by: a ClusterAdmissionPolicy (its
+    /// `spec.rules`) or a file with `rules`. Default: the rules embedded in the policy.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
     /// The namespace namespaced objects without `metadata.namespace` are created in.
     #[arg(short, long, default_value = "default")]
     namespace: String,
@@ -85,6 +89,7 @@ impl Args {
             manifests: self.manifests,
             policy: self.policy,
             metadata: self.metadata,
+            rules: self.rules,
             namespace: self.namespace,
             sources_path: self.sources_path,
             trust_config: self.sigstore_trust_config,

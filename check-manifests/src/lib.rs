@@ -57,6 +57,8 @@ pub struct Options {
     /// A file, `file://` path or `registry://` / `https://` reference.
     pub policy: String,
     pub metadata: PathBuf,
+    /// The rules the cluster routes by, when not the module's own.
+    pub rules: Option<PathBuf>,
     pub namespace: String,
     pub sources_path: Option<PathBuf>,
     pub trust_config: Option<PathBuf>,
@@ -142,13 +144,24 @@ fn run(options: &Options, stdin: &mut dyn Read, stderr: &mut dyn Write) -> anyho
     let kwctl = Kwctl::new(&kubewarden)?;
     let policy = policy_uri(&options.policy)?;
     let sources_path = absolute(options.sources_path.as_deref())?;
-    let metadata = kwctl
-        .inspect(
-            policy.strip_prefix("file://").unwrap_or(&policy),
-            sources_path.as_deref(),
-        )
-        .with_context(|| format!("cannot read the rules of {policy}"))?;
-    let rules = Rules::from_metadata(&metadata)?;
+    let rules = match &options.rules {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(anyhow::Error::from)
+            .and_then(|text| Rules::from_yaml(&text)),
+        None => kwctl
+            .inspect(
+                policy.strip_prefix("file://").unwrap_or(&policy),
+                sources_path.as_deref(),
+            )
+            .and_then(|metadata| Rules::from_yaml(&metadata)),
+    };
+    let rules = rules.with_context(|| {
+        let from = options
+            .rules
+            .as_ref()
+            .map_or(policy.clone(), |p| p.display().to_string());
+        format!("cannot read the rules of {from}")
+    })?;
     let capabilities = declared_capabilities(&options.metadata)?;
 
     let resources = Resources::new(entries.iter().filter_map(|e| match e {

@@ -1,7 +1,9 @@
-//! Which objects the cluster sends to the policy: the `rules` of the policy's metadata, as
-//! embedded in the module (`kwctl inspect -o yaml`), which the `ClusterAdmissionPolicy`
-//! lists and the API server routes by. An object whose CREATE no rule matches is never sent
-//! to the policy in a cluster, so it is reported as not checked.
+//! Which objects the cluster sends to the policy: the `rules` the API server routes by,
+//! those of the policy's metadata as embedded in the module (`kwctl inspect -o yaml`), which
+//! `kwctl scaffold manifest` writes into the `ClusterAdmissionPolicy`, or those of a
+//! `ClusterAdmissionPolicy` given (`--rules`, where `imageLocations` kinds were added). An
+//! object whose CREATE no rule matches is never sent to the policy in a cluster, so it is
+//! reported as not checked.
 
 use anyhow::{Context, Result};
 use serde::Deserialize;
@@ -30,16 +32,22 @@ pub struct Rules(pub Vec<Rule>);
 
 impl Rules {
     /// The `rules` of policy metadata written as YAML (what `kwctl inspect -o yaml` prints,
-    /// or a metadata.yml).
-    pub fn from_metadata(yaml: &str) -> Result<Rules> {
+    /// or a metadata.yml), or the `spec.rules` of a `ClusterAdmissionPolicy` or
+    /// `AdmissionPolicy`.
+    pub fn from_yaml(yaml: &str) -> Result<Rules> {
         #[derive(Deserialize)]
-        struct Metadata {
-            #[serde(default)]
+        struct Spec {
             rules: Vec<Rule>,
         }
-        let metadata: Metadata = serde_yaml_ng::from_str(yaml)
-            .context("the policy's metadata has no readable `rules`")?;
-        Ok(Rules(metadata.rules))
+        #[derive(Deserialize)]
+        struct Document {
+            rules: Option<Vec<Rule>>,
+            spec: Option<Spec>,
+        }
+        let document: Document =
+            serde_yaml_ng::from_str(yaml).context("no readable `rules` or `spec.rules`")?;
+        let rules = document.rules.or(document.spec.map(|spec| spec.rules));
+        Ok(Rules(rules.unwrap_or_default()))
     }
 
     /// Whether a CREATE of `resource` is sent to the policy: some rule matches its group,
@@ -103,7 +111,7 @@ mod tests {
 
     #[test]
     fn routes_creates_as_the_api_server_matches_rules() {
-        let rules = Rules::from_metadata(
+        let rules = Rules::from_yaml(
             "rules:\n- apiGroups: ['']\n  apiVersions: [v1]\n  resources: [pods, pods/ephemeralcontainers]\n  operations: [CREATE, UPDATE]\n- apiGroups: [apps]\n  apiVersions: ['*']\n  resources: ['*']\n  operations: [UPDATE]\n- apiGroups: [batch]\n  apiVersions: [v1]\n  resources: ['*/*']\n  operations: ['*']\n  scope: Namespaced\nmutating: true\n",
         )
         .unwrap();
@@ -121,10 +129,9 @@ mod tests {
             "scope"
         );
         assert_eq!(rules.describe(), ["core/v1/pods", "batch/v1/*/*"]);
-        assert!(Rules::from_metadata("rules: 3").is_err());
-        assert_eq!(
-            Rules::from_metadata("mutating: true").unwrap(),
-            Rules(vec![])
-        );
+        assert!(Rules::from_yaml("rules: 3").is_err());
+        assert_eq!(Rules::from_yaml("mutating: true").unwrap(), Rules(vec![]));
+        let policy = Rules::from_yaml("apiVersion: policies.kubewarden.io/v1\nkind: ClusterAdmissionPolicy\nspec:\n  module: registry://x\n  rules:\n  - apiGroups: [example.com]\n    apiVersions: [v1]\n    resources: [widgets]\n    operations: [CREATE]\n").unwrap();
+        assert!(policy.route_create(&resource("example.com", "v1", "widgets", true)));
     }
 }

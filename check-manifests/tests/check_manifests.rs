@@ -799,3 +799,61 @@ fn a_policy_in_a_registry_is_read_and_run_from_there() {
     assert_eq!(report["policy"], uri);
     assert_eq!(result(&report, "web.yaml:1")["verdict"], "rejected");
 }
+
+#[test]
+fn kinds_outside_pod_specs_and_the_rules_of_a_cluster_admission_policy() {
+    let work = Work::new();
+    let images = &fx().images;
+    let host = &fx().registry;
+    let settings = json!({
+        "signatures": [
+            {"image": format!("{host}/signed/*"), "pubKeys": [fx().keys.a]},
+            {"image": format!("{host}/unsigned/*"), "pubKeys": [fx().keys.a]},
+        ],
+        "imageLocations": [{"group": "example.com", "kind": "Widget", "paths": ["spec.image"]}],
+    });
+    work.write("settings.yml", settings.to_string());
+    let task_run = format!(
+        "apiVersion: tekton.dev/v1\nkind: TaskRun\nmetadata:\n  name: build\nspec:\n  taskSpec:\n    steps:\n      - name: build\n        image: {}   # the builder\n        script: make\n",
+        images.key_a.reference
+    );
+    let widget = format!(
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\nspec:\n  image: {}\n",
+        images.unsigned.reference
+    );
+    work.write("in/ci.yaml", [task_run.clone(), widget].join("---\n"));
+
+    // The rules embedded in the policy send the TaskRun, not the Widget.
+    let outcome = work.run(&["--output", "json", "--write-pinned", "out", "in"]);
+    assert_eq!(outcome.code, 0, "{}", outcome.stdout);
+    let report = outcome.json();
+    let build = result(&report, "ci.yaml:1");
+    assert_eq!(build["verdict"], "admitted");
+    assert_eq!(build["images"][0]["at"], "spec.taskSpec.steps[0].image");
+    let pinned = format!("{}@{}", images.key_a.reference, images.key_a.digest);
+    assert_eq!(build["images"][0]["pinned"], pinned);
+    assert_eq!(result(&report, "ci.yaml:2")["verdict"], "not-checked");
+    let written = std::fs::read_to_string(work.path("out/ci.yaml")).unwrap();
+    assert!(
+        written.starts_with(&task_run.replace(&images.key_a.reference, &pinned)),
+        "{written}"
+    );
+
+    // A ClusterAdmissionPolicy that also lists widgets sends the Widget too.
+    let policy = "apiVersion: policies.kubewarden.io/v1\nkind: ClusterAdmissionPolicy\nmetadata: {name: verify-image-signatures}\nspec:\n  module: registry://registry.example.com/verify-image-signatures:v0.1.0\n  mutating: true\n  rules:\n    - apiGroups: [tekton.dev]\n      apiVersions: [v1]\n      resources: [taskruns]\n      operations: [CREATE, UPDATE]\n    - apiGroups: [example.com]\n      apiVersions: [v1]\n      resources: [widgets]\n      operations: [CREATE, UPDATE]\n";
+    work.write("policy.yaml", policy);
+    let outcome = work.run(&["--output", "json", "--rules", "policy.yaml", "in"]);
+    assert_eq!(outcome.code, 1, "{}", outcome.stdout);
+    let report = outcome.json();
+    assert_eq!(
+        report["routed"],
+        json!(["tekton.dev/v1/taskruns", "example.com/v1/widgets"])
+    );
+    let widget = result(&report, "ci.yaml:2");
+    assert_eq!(widget["verdict"], "rejected");
+    assert_eq!(
+        widget["images"],
+        json!([{"image": images.unsigned.reference, "at": "spec.image", "digest": null, "pinned": null,
+                "reason": "signatures[1] pubKeys: pubKeys[0]: no signatures"}])
+    );
+}
