@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::host::Choice;
+use crate::options::{Options, OutputFormat};
 use crate::pin::Target;
-use crate::{Options, OutputFormat};
 
 /// Check rendered Kubernetes manifests with verify-image-signatures in the real Kubewarden
 /// host, with the settings the cluster uses, and report what the cluster would admit.

@@ -4,6 +4,7 @@
 //!
 //! [`check`] runs the whole pipeline, one module a step:
 //!
+//! - [`options`]: what a run is told ([`cli`] reads it from the command line);
 //! - [`input`]: the files and directories named, read as text; their documents;
 //! - [`manifest`]: each document parsed into objects (lists opened), or why it cannot be;
 //! - [`resources`] and [`rules`]: which resource each object is created as, and whether the
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod host;
 pub mod input;
 pub mod manifest;
+pub mod options;
 pub mod pin;
 pub mod report;
 pub mod request;
@@ -35,42 +37,14 @@ use host_driver::{declared_capabilities, policy_argument, Kwctl};
 use serde_json::Value;
 
 use crate::answer::{interpret, Answer};
-use crate::host::{Choice, Host, HostConfig, HostError};
+use crate::host::{Host, HostConfig, HostError};
 use crate::input::{Found, Source};
 use crate::manifest::{Manifest, Origin, ParsedDocument};
 use crate::report::{exit, ObjectId, Report, Row, Verdict};
 use crate::resources::{Known, Resources};
 use crate::rules::Rules;
 
-/// What standard output shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
-    Table,
-    Json,
-}
-
-/// Everything a run is told.
-#[derive(Debug, Clone)]
-pub struct Options {
-    pub settings: PathBuf,
-    pub manifests: Vec<PathBuf>,
-    /// A file, `file://` path or `registry://` / `https://` reference.
-    pub policy: String,
-    pub metadata: PathBuf,
-    /// The rules the cluster routes by, when not the module's own.
-    pub rules: Option<PathBuf>,
-    pub namespace: String,
-    pub sources_path: Option<PathBuf>,
-    pub trust_config: Option<PathBuf>,
-    pub output: OutputFormat,
-    pub junit: Option<PathBuf>,
-    pub pin: Option<pin::Target>,
-    pub kubewarden_version: Option<String>,
-    pub host: Choice,
-    pub clients: usize,
-    pub policy_timeout: Option<u64>,
-    pub max_file_size: u64,
-}
+pub use crate::options::{Options, OutputFormat};
 
 /// Runs the check and writes the report to `stdout` (diagnostics to `stderr`); the exit
 /// code ([`report::exit`]).
