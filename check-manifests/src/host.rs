@@ -13,7 +13,7 @@ use host_driver::{
     Run, RunOutcome, SettingsRefused, SETTINGS_NOT_VALID,
 };
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// The policy's id in policy-server's policies file.
 const POLICY_ID: &str = "policy";
@@ -43,6 +43,13 @@ pub struct HostConfig {
     pub policy_timeout: Option<u64>,
     /// Requests in flight at once.
     pub clients: usize,
+}
+
+impl HostConfig {
+    /// The policy as `kwctl run` takes it: a file by its path.
+    fn kwctl_policy(&self) -> &str {
+        self.policy.strip_prefix("file://").unwrap_or(&self.policy)
+    }
 }
 
 /// Why the host could not be used.
@@ -194,12 +201,8 @@ fn kwctl_run(
     options: &HostOptions,
     request: &Value,
 ) -> anyhow::Result<RunOutcome> {
-    let policy = config
-        .policy
-        .strip_prefix("file://")
-        .unwrap_or(&config.policy);
     kwctl.run(&Run {
-        policy,
+        policy: config.kwctl_policy(),
         settings: &config.settings,
         request,
         host: options,
@@ -238,24 +241,16 @@ fn start_server(kubewarden: &Kubewarden, config: &HostConfig) -> Result<PolicySe
     })
 }
 
-/// `kwctl run` validates the settings before it evaluates: one run of a request of a kind
-/// the policy does not read says whether they are valid.
+/// The policy's verdict on the settings, from one `kwctl run`.
 fn check_settings(
     kwctl: &Kwctl,
     config: &HostConfig,
     options: &HostOptions,
 ) -> Result<(), HostError> {
-    let namespace = json!({
-        "uid": "settings",
-        "kind": {"group": "", "version": "v1", "kind": "Namespace"},
-        "resource": {"group": "", "version": "v1", "resource": "namespaces"},
-        "operation": "CREATE",
-        "userInfo": {"username": "check-manifests"},
-        "object": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "settings"}},
-    });
-    match kwctl_run(kwctl, config, options, &namespace).context("kwctl run")? {
-        RunOutcome::Answered(_) => Ok(()),
-        RunOutcome::SettingsRefused(line) => Err(HostError::SettingsRefused(
+    let verdict = kwctl.check_settings(config.kwctl_policy(), &config.settings, options);
+    match verdict.context("kwctl run")? {
+        None => Ok(()),
+        Some(line) => Err(HostError::SettingsRefused(
             line.split_once(SETTINGS_NOT_VALID)
                 .map_or(line.as_str(), |(_, message)| {
                     message.trim_start_matches(':').trim()

@@ -125,6 +125,36 @@ impl Kwctl {
         Ok(RunOutcome::Answered(response))
     }
 
+    /// The policy's verdict on `settings`: `None` when it accepts them, else kwctl's line
+    /// saying why not. kwctl validates the settings before it evaluates, so one run of a
+    /// request of a kind the policy is never sent (a Namespace) gives the verdict alone.
+    pub fn check_settings(
+        &self,
+        policy: &str,
+        settings: &Value,
+        host: &HostOptions,
+    ) -> Result<Option<String>> {
+        let namespace = serde_json::json!({
+            "uid": "settings",
+            "kind": {"group": "", "version": "v1", "kind": "Namespace"},
+            "resource": {"group": "", "version": "v1", "resource": "namespaces"},
+            "operation": "CREATE",
+            "userInfo": {"username": "settings"},
+            "object": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "settings"}},
+        });
+        let run = Run {
+            policy,
+            settings,
+            request: &namespace,
+            host,
+            record: None,
+        };
+        Ok(match self.run(&run)? {
+            RunOutcome::Answered(_) => None,
+            RunOutcome::SettingsRefused(line) => Some(line),
+        })
+    }
+
     /// `kwctl bench` of one evaluation, `--measurement-time seconds` after one second of
     /// warm-up; with `replay`, the host calls are answered from that recording.
     pub fn bench(
