@@ -665,19 +665,20 @@ fn refused_settings_exit_2_with_the_policys_message() {
         "signatures:\n  - image: \"*\"\n    pubkeys: [\"x\"]\n",
     );
     work.write("web.yaml", deployment("web", &fx().images.key_a.reference));
-    let outcome = work.run(&["web.yaml"]);
-    assert_eq!(outcome.code, 2);
-    assert_eq!(outcome.stdout, "", "no report");
-    assert!(
-        outcome
-            .stderr
-            .contains("the policy refused the settings in")
-            && outcome
+    for host in ["policy-server", "kwctl"] {
+        let outcome = work.run(&["--host", host, "web.yaml"]);
+        assert_eq!(outcome.code, 2, "{host}");
+        assert_eq!(outcome.stdout, "", "no report");
+        let says = ": signatures[0].pubkeys: unknown field `pubkeys`";
+        assert!(
+            outcome
                 .stderr
-                .contains("signatures[0].pubkeys: unknown field `pubkeys`"),
-        "{}",
-        outcome.stderr
-    );
+                .contains("the policy refused the settings in")
+                && outcome.stderr.contains(says),
+            "{host}: {}",
+            outcome.stderr
+        );
+    }
 }
 
 #[test]
