@@ -118,71 +118,8 @@ fn run(options: &Options, stdin: &mut dyn Read, stderr: &mut dyn Write) -> anyho
     let kwctl = Kwctl::new(&kubewarden)?;
     let policy = policy_uri(&options.policy)?;
     let sources_path = absolute(options.sources_path.as_deref())?;
-    let rules = match &options.rules {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(anyhow::Error::from)
-            .and_then(|text| Rules::from_yaml(&text)),
-        None => kwctl
-            .inspect(
-                policy.strip_prefix("file://").unwrap_or(&policy),
-                sources_path.as_deref(),
-            )
-            .and_then(|metadata| Rules::from_yaml(&metadata)),
-    };
-    let rules = rules.with_context(|| {
-        let from = options
-            .rules
-            .as_ref()
-            .map_or(policy.clone(), |p| p.display().to_string());
-        format!("cannot read the rules of {from}")
-    })?;
-    let capabilities = declared_capabilities(&options.metadata)?;
-
-    let resources = Resources::new(entries.iter().filter_map(|e| match e {
-        Entry::Object(pending) => Some(&pending.manifest),
-        Entry::Row(_) => None,
-    }));
-    let mut requests = Vec::new();
-    for entry in &mut entries {
-        let Entry::Object(pending) = entry else {
-            continue;
-        };
-        let manifest = &pending.manifest;
-        let resource = resources.resource(&manifest.api_version, &manifest.kind);
-        if resource.namespaced {
-            pending.namespace = Some(
-                manifest
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| options.namespace.clone()),
-            );
-        }
-        if rules.route_create(&resource) {
-            let uid = format!("check-manifests-{}", requests.len());
-            requests.push(request::admission_request(
-                &uid,
-                manifest,
-                &resource,
-                &options.namespace,
-            ));
-            pending.request = Some(requests.len() - 1);
-        } else {
-            let group = if resource.group.is_empty() {
-                "core"
-            } else {
-                &resource.group
-            };
-            let guessed = if resource.known == Known::Guessed {
-                " (resource name guessed from the kind)"
-            } else {
-                ""
-            };
-            pending.not_sent = Some(format!(
-                "the policy's rules do not send it: CREATE of {group}/{}/{}{guessed}",
-                resource.version, resource.resource
-            ));
-        }
-    }
+    let rules = policy_rules(options, &kwctl, &policy, sources_path.as_deref())?;
+    let requests = route(&mut entries, &rules, &options.namespace);
 
     if let Some(note) = &note {
         let _ = writeln!(stderr, "check-manifests: {note}");
@@ -190,7 +127,7 @@ fn run(options: &Options, stdin: &mut dyn Read, stderr: &mut dyn Write) -> anyho
     let config = HostConfig {
         policy: policy.clone(),
         settings,
-        capabilities,
+        capabilities: declared_capabilities(&options.metadata)?,
         sources_path,
         trust_config: absolute(options.trust_config.as_deref())?,
         policy_timeout: options.policy_timeout,
@@ -245,16 +182,78 @@ fn run(options: &Options, stdin: &mut dyn Read, stderr: &mut dyn Write) -> anyho
     if let Some(target) = &options.pin {
         let mut taken = Vec::new();
         for (file, patches) in files.iter().zip(&patches) {
-            report.pinned.extend(pin::pin(
-                &file.source,
-                &file.documents,
-                patches,
-                target,
-                &mut taken,
-            ));
+            let pinned = pin::pin(&file.source, &file.documents, patches, target, &mut taken);
+            report.pinned.extend(pinned);
         }
     }
     Ok(report)
+}
+
+/// The rules the cluster routes by: those of `--rules`, or those embedded in the policy.
+fn policy_rules(
+    options: &Options,
+    kwctl: &Kwctl,
+    policy: &str,
+    sources: Option<&Path>,
+) -> anyhow::Result<Rules> {
+    let (rules, from) = match &options.rules {
+        Some(path) => (
+            std::fs::read_to_string(path)
+                .map_err(anyhow::Error::from)
+                .and_then(|text| Rules::from_yaml(&text)),
+            path.display().to_string(),
+        ),
+        None => (
+            kwctl
+                .inspect(policy.strip_prefix("file://").unwrap_or(policy), sources)
+                .and_then(|metadata| Rules::from_yaml(&metadata)),
+            policy.to_owned(),
+        ),
+    };
+    rules.with_context(|| format!("cannot read the rules of {from}"))
+}
+
+/// The AdmissionRequest of each object the rules send to the policy, its index noted in
+/// the object, and why each other object is not sent.
+fn route(entries: &mut [Entry], rules: &Rules, namespace: &str) -> Vec<Value> {
+    let resources = Resources::new(entries.iter().filter_map(|e| match e {
+        Entry::Object(pending) => Some(&pending.manifest),
+        Entry::Row(_) => None,
+    }));
+    let mut requests = Vec::new();
+    for entry in entries {
+        let Entry::Object(pending) = entry else {
+            continue;
+        };
+        let manifest = &pending.manifest;
+        let resource = resources.resource(&manifest.api_version, &manifest.kind);
+        if resource.namespaced {
+            let own = manifest.namespace.as_deref();
+            pending.namespace = Some(own.unwrap_or(namespace).to_owned());
+        }
+        if rules.route_create(&resource) {
+            let uid = format!("check-manifests-{}", requests.len());
+            requests.push(request::admission_request(
+                &uid, manifest, &resource, namespace,
+            ));
+            pending.request = Some(requests.len() - 1);
+        } else {
+            let group = if resource.group.is_empty() {
+                "core"
+            } else {
+                &resource.group
+            };
+            let guessed = match resource.known {
+                Known::Guessed => " (resource name guessed from the kind)",
+                Known::BuiltIn | Known::Defined => "",
+            };
+            pending.not_sent = Some(format!(
+                "the policy's rules do not send it: CREATE of {group}/{}/{}{guessed}",
+                resource.version, resource.resource
+            ));
+        }
+    }
+    requests
 }
 
 /// The settings file, YAML or JSON; an empty one is no settings (`{}`).
