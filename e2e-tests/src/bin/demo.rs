@@ -110,9 +110,15 @@ fn charts(
     for (chart, expected) in [(&shop, 0), (&reports, 1)] {
         let file = format!("{}.yaml", chart.name);
         std::fs::write(dir.path().join(&file), chart.render())?;
+        let kinds: Vec<&str> = chart
+            .templates
+            .iter()
+            .filter_map(|(_, document)| document.lines().nth(1)?.strip_prefix("kind: "))
+            .collect();
         println!(
-            "$ helm template {} > {file}    # the chart, rendered\n$ make check-manifests SETTINGS=settings.yml MANIFESTS={file} ARGS=\"--sources-path sources.yml\"",
-            chart.name
+            "{file}: the chart {} as `helm template` renders it ({})\n$ make check-manifests SETTINGS=settings.yml MANIFESTS={file} ARGS=\"--sources-path sources.yml\"",
+            chart.name,
+            kinds.join(", ")
         );
         let mut command = Command::new(check_manifests);
         command
