@@ -25,7 +25,7 @@ pub fn render(report: &Report) -> String {
         "policy: {}\nhost:   {}\nsent:   CREATE of {}\n",
         report.policy,
         report.host_line(),
-        report.routed.join(", ")
+        routed(&report.routed)
     );
     text.push_str(&table.to_string());
     text.push('\n');
@@ -49,6 +49,49 @@ pub fn render(report: &Report) -> String {
     text.push_str(&report.summary_line());
     text.push('\n');
     text
+}
+
+/// `group/version/resource` entries, shortened: the resources of one group and version
+/// together, and the versions of a group that route the same resources together:
+/// `core/v1 pods, services; tekton.dev/{v1,v1beta1} tasks`.
+fn routed(entries: &[String]) -> String {
+    let mut groups: Vec<(&str, Vec<&str>, Vec<&str>)> = Vec::new();
+    for entry in entries {
+        let mut parts = entry.splitn(3, '/');
+        let (Some(group), Some(version), Some(resource)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        match groups
+            .iter_mut()
+            .find(|(g, v, _)| *g == group && v == &[version])
+        {
+            Some((_, _, resources)) => resources.push(resource),
+            None => groups.push((group, vec![version], vec![resource])),
+        }
+    }
+    let mut merged: Vec<(&str, Vec<&str>, Vec<&str>)> = Vec::new();
+    for (group, versions, resources) in groups {
+        match merged
+            .iter_mut()
+            .find(|(g, _, r)| *g == group && *r == resources)
+        {
+            Some((_, known, _)) => known.extend(versions),
+            None => merged.push((group, versions, resources)),
+        }
+    }
+    merged
+        .iter()
+        .map(|(group, versions, resources)| {
+            let versions = match versions.as_slice() {
+                [one] => (*one).to_owned(),
+                many => format!("{{{}}}", many.join(",")),
+            };
+            format!("{group}/{versions} {}", resources.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Each image the policy named, on its own line: what it was verified at, or why it was
@@ -82,4 +125,26 @@ fn images(row: &Row) -> String {
         lines.push(format!("{label}{message}"));
     }
     lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::routed;
+
+    #[test]
+    fn routed_resources_read_shortly() {
+        let entries: Vec<String> = [
+            "core/v1/pods",
+            "core/v1/services",
+            "tekton.dev/v1/tasks",
+            "tekton.dev/v1beta1/tasks",
+            "tekton.dev/v1alpha1/runs",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(
+            routed(&entries),
+            "core/v1 pods, services; tekton.dev/{v1,v1beta1} tasks; tekton.dev/v1alpha1 runs"
+        );
+    }
 }
