@@ -146,10 +146,14 @@ mutants:
 deny:
 	$(CARGO) deny --workspace check licenses bans sources
 
-lint: prerequisites
+## Formatting, clippy, and every `make`/`kwctl` command and settings example of README.md and
+## DEVELOPMENT.md checked against the Makefile, both kwctl versions and the policy's own
+## settings validation (e2e-tests/tests/docs.rs).
+lint: prerequisites | require-kwctl-1.31.0 require-kwctl-1.35.0
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p verify-image-signatures --target $(WASM_TARGET) -- -D warnings
+	$(CARGO) test -q -p e2e-tests --test docs
 
 fmt:
 	$(CARGO) fmt --all

@@ -79,15 +79,13 @@ fn evaluate(
         kind: &request.kind.kind,
     };
     let fields = FieldPaths::of(kind, &settings.image_locations);
-    let mut containers = match (object.pod_images(kind.kind, payload)?, &fields) {
-        (None, None) => return Ok(Verdict::Accept),
-        (pods, _) => pods.unwrap_or_default(),
+    let pods = object.pod_images(kind.kind, payload)?;
+    // Spans in the payload, as the pod specs' are.
+    let text = || object_text(&request, payload, kind.kind, &[]);
+    let containers = match workload::combine(pods, fields.as_ref(), kind.kind, text)? {
+        Workload::NotCovered => return Ok(Verdict::Accept),
+        Workload::Containers(containers) => containers,
     };
-    if let Some(fields) = &fields {
-        // Spans in the payload, as the pod specs' are.
-        let (text, offset) = object_text(&request, payload, kind.kind, &[])?;
-        containers.extend(fields.find(text, offset, kind.kind)?);
-    }
     let scope = Scope::new(
         &request,
         kind,

@@ -158,6 +158,137 @@ fn certificate_and_keyless_signatures_are_real() {
     );
 }
 
+const BUNDLE_V03: &str = "application/vnd.dev.sigstore.bundle.v0.3+json";
+
+/// The body of `GET http://REGISTRY/v2/REPOSITORY/PATH`, or its status when it is not 200.
+fn registry_get(repository: &str, path: &str) -> Result<Vec<u8>, u16> {
+    let answer = reqwest::blocking::Client::new()
+        .get(format!(
+            "http://{}/v2/{repository}/{path}",
+            fixtures().registry
+        ))
+        .header(
+            reqwest::header::ACCEPT,
+            "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+        )
+        .send()
+        .expect("the registry answers");
+    match answer.status().as_u16() {
+        200 => Ok(answer.bytes().unwrap().to_vec()),
+        status => Err(status),
+    }
+}
+
+/// The DER SubjectPublicKeyInfo of a PEM `PUBLIC KEY`.
+fn spki(pem: &str) -> Vec<u8> {
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .unwrap()
+}
+
+/// Whether the DER ECDSA `signature` over `data` verifies with the P-256 key `pem`.
+fn verifies(pem: &str, data: &[u8], signature: &[u8]) -> bool {
+    let spki = spki(pem);
+    // The last 65 bytes of a P-256 SubjectPublicKeyInfo are the uncompressed point.
+    ring::signature::UnparsedPublicKey::new(
+        &ring::signature::ECDSA_P256_SHA256_ASN1,
+        &spki[spki.len() - 65..],
+    )
+    .verify(data, signature)
+    .is_ok()
+}
+
+/// The cosign v3 fixtures are found the way the OCI distribution spec and cosign's bundle spec
+/// tell a client to find them on a registry without the referrers API (which answers 404
+/// here): the image index at the referrers tag lists one bundle referrer whose subject is the
+/// image, and that bundle is key A's DSSE signature over an in-toto statement of the image
+/// digest, with key A's hint as verification material.
+#[test]
+fn cosign_v3_bundles_are_real_referrers() {
+    let fx = fixtures();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for image in [
+        &fx.images.cosign_v3_bundle,
+        &fx.images.cosign_v3_bundle_and_legacy,
+    ] {
+        let repository = image.reference.split_once('/').unwrap().1;
+        let repository = repository.rsplit_once(':').unwrap().0;
+        let json = |path: &str| -> Value {
+            serde_json::from_slice(&registry_get(repository, path).unwrap()).unwrap()
+        };
+        assert_eq!(
+            registry_get(repository, &format!("referrers/{}", image.digest)),
+            Err(404)
+        );
+        let list = json(&format!("manifests/{}", image.digest.replace(':', "-")));
+        assert_eq!(list["mediaType"], "application/vnd.oci.image.index.v1+json");
+        let [entry] = list["manifests"].as_array().unwrap().as_slice() else {
+            panic!("one referrer expected: {list}");
+        };
+        assert_eq!(entry["artifactType"], BUNDLE_V03);
+        let digest = entry["digest"].as_str().unwrap();
+        let raw = registry_get(repository, &format!("manifests/{digest}")).unwrap();
+        assert_eq!(
+            format!("sha256:{}", hex::encode(Sha256::digest(&raw))),
+            digest
+        );
+        let referrer: Value = serde_json::from_slice(&raw).unwrap();
+        assert_eq!(referrer["artifactType"], BUNDLE_V03);
+        assert_eq!(referrer["subject"]["digest"], image.digest.as_str());
+        assert_eq!(
+            referrer["config"]["mediaType"],
+            "application/vnd.oci.empty.v1+json"
+        );
+        let layer = &referrer["layers"][0];
+        assert_eq!(layer["mediaType"], BUNDLE_V03);
+        let bundle = json(&format!("blobs/{}", layer["digest"].as_str().unwrap()));
+        assert_eq!(bundle["mediaType"], BUNDLE_V03);
+        assert_eq!(
+            b64.decode(
+                bundle["verificationMaterial"]["publicKey"]["hint"]
+                    .as_str()
+                    .unwrap()
+            )
+            .unwrap(),
+            Sha256::digest(spki(&fx.keys.a)).to_vec()
+        );
+        let envelope = &bundle["dsseEnvelope"];
+        assert_eq!(envelope["payloadType"], "application/vnd.in-toto+json");
+        let payload = b64.decode(envelope["payload"].as_str().unwrap()).unwrap();
+        let statement: Value = serde_json::from_slice(&payload).unwrap();
+        let (_, hex) = image.digest.split_once(':').unwrap();
+        assert_eq!(statement["subject"][0]["digest"]["sha256"], hex);
+        assert_eq!(
+            statement["predicateType"],
+            "https://sigstore.dev/cosign/sign/v1"
+        );
+        let signature = b64
+            .decode(envelope["signatures"][0]["sig"].as_str().unwrap())
+            .unwrap();
+        let mut pae =
+            format!("DSSEv1 28 application/vnd.in-toto+json {} ", payload.len()).into_bytes();
+        pae.extend_from_slice(&payload);
+        assert!(
+            verifies(&fx.keys.a, &pae, &signature),
+            "{}",
+            image.reference
+        );
+        assert!(!verifies(&fx.keys.w, &pae, &signature));
+    }
+    let legacy = |image: &Image| {
+        let repository = image.reference.split_once('/').unwrap().1;
+        let repository = repository.rsplit_once(':').unwrap().0;
+        registry_get(
+            repository,
+            &format!("manifests/{}.sig", image.digest.replace(':', "-")),
+        )
+        .is_ok()
+    };
+    assert!(!legacy(&fx.images.cosign_v3_bundle));
+    assert!(legacy(&fx.images.cosign_v3_bundle_and_legacy));
+}
+
 #[test]
 fn trust_files_follow_their_schemas() {
     let fx = fixtures();

@@ -254,6 +254,53 @@ fn pub_keys() {
     );
 }
 
+/// What the tested hosts do with an image signed the way cosign v3 signs by default, a Sigstore
+/// bundle attached as an OCI referrer (listed at the referrers tag `sha256-<hex>`, the local
+/// registry having no referrers API): they look for cosign's legacy `sha256-<hex>.sig` tag
+/// only, so the image has no signature and is rejected; the registry's access log shows that
+/// neither the referrers API nor the referrers tag was asked for. The same bundle beside a
+/// legacy signature by the same key verifies. README "Kubewarden versions" quotes this verdict.
+#[test]
+fn an_image_signed_only_with_a_cosign_v3_bundle_has_no_signatures_for_the_host() {
+    let fx = fx();
+    let settings = signatures(json!([keys_rule(&[&fx.keys.a])]));
+    let bundle_only = &fx.images.cosign_v3_bundle;
+    let registry = &env().registry;
+    let before = registry
+        .requests()
+        .expect("the registry's access log")
+        .len();
+    let response = evaluate(
+        &settings,
+        &request("Deployment", deployment(&[&bundle_only.reference])),
+    );
+    assert!(!response.allowed, "accepted: {response:?}");
+    assert_eq!(
+        message(&response),
+        format!(
+            "1 image failed verification: spec.template.spec.containers[0] ({}): signatures[0] pubKeys: pubKeys[0]: no signatures",
+            bundle_only.reference
+        )
+    );
+    let referrers_tag = format!(
+        "/v2/cosign-v3/bundle/manifests/{}",
+        bundle_only.digest.replace(':', "-")
+    );
+    let referrers_api = format!("/v2/cosign-v3/bundle/referrers/{}", bundle_only.digest);
+    let requests = &registry.requests().expect("the registry's access log")[before..];
+    let asked = |path: &str| requests.iter().any(|r| r.ends_with(&format!(" {path}")));
+    assert!(asked(&format!("{referrers_tag}.sig")), "{requests:#?}");
+    assert!(!asked(&referrers_tag), "{requests:#?}");
+    assert!(!asked(&referrers_api), "{requests:#?}");
+
+    let both = &fx.images.cosign_v3_bundle_and_legacy;
+    let response = evaluate(
+        &settings,
+        &request("Deployment", deployment(&[&both.reference])),
+    );
+    assert_pinned(&response, &[(CONTAINER_0, both)]);
+}
+
 #[test]
 fn annotations() {
     let fx = fx();

@@ -64,15 +64,28 @@ impl<'s> FieldPaths<'s> {
 /// covered when it carries a pod template or has field paths.
 pub fn extract(kind: KindRef<'_>, object: &str, named: &[KindPaths]) -> Result<Workload, String> {
     let pods = pods::extract(kind.kind, object)?;
-    let fields = FieldPaths::of(kind, named);
-    match (pods, fields) {
-        (None, None) => Ok(Workload::NotCovered),
-        (pods, fields) => {
-            let mut found = pods.unwrap_or_default();
-            if let Some(fields) = fields {
-                found.extend(fields.find(object, 0, kind.kind)?);
-            }
-            Ok(Workload::Containers(found))
-        }
-    }
+    combine(
+        pods,
+        FieldPaths::of(kind, named).as_ref(),
+        kind.kind,
+        || Ok((object, 0)),
+    )
+}
+
+/// The object's images: those of its pod specs (`None`: it has none) and those at
+/// `fields`, read from the object's text and where it starts, which `text` gives only when
+/// there are fields to read.
+pub fn combine<'t>(
+    pods: Option<Vec<ContainerImage>>,
+    fields: Option<&FieldPaths<'_>>,
+    kind: &str,
+    text: impl FnOnce() -> Result<(&'t str, usize), String>,
+) -> Result<Workload, String> {
+    let Some(fields) = fields else {
+        return Ok(pods.map_or(Workload::NotCovered, Workload::Containers));
+    };
+    let mut found = pods.unwrap_or_default();
+    let (text, base) = text()?;
+    found.extend(fields.find(text, base, kind)?);
+    Ok(Workload::Containers(found))
 }
