@@ -3,7 +3,8 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-wasip1
 POLICY_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock
 
-.PHONY: prerequisites test unit-tests e2e-tests e2e-kubewarden lint fmt demo clean push fuzz deny mutants bench
+.PHONY: prerequisites test unit-tests e2e-tests e2e-kubewarden lint fmt demo clean push fuzz deny mutants bench \
+	check-manifests bench-manifests
 
 ## What a fresh machine lacks (as root): the wasm target, binaryen's wasm-opt, and the
 ## registry the tests start.
@@ -61,6 +62,10 @@ e2e-kubewarden: annotated-policy.wasm policy.wasm
 		E2E_KUBEWARDEN_VERSION=$$version POLICY_WASM=$(CURDIR)/annotated-policy.wasm \
 			$(CARGO) test -p e2e-tests --test artifact --test policy_server \
 			|| { echo "=== FAILED on Kubewarden $$version ===" >&2; exit 1; }; \
+		echo "=== check-manifests on Kubewarden $$version ===" && \
+		E2E_KUBEWARDEN_VERSION=$$version POLICY_WASM=$(CURDIR)/annotated-policy.wasm \
+			$(CARGO) test -p check-manifests --test check_manifests \
+			|| { echo "=== FAILED: check-manifests on Kubewarden $$version ===" >&2; exit 1; }; \
 	done
 
 ## All tests: the policy's unit tests, then every end-to-end test on the real kwctl and
@@ -69,14 +74,35 @@ test: unit-tests e2e-tests
 
 unit-tests:
 	$(CARGO) test -p verify-image-signatures -p host-driver
+	$(CARGO) test -p check-manifests --lib
 
 e2e-tests: annotated-policy.wasm policy.wasm | require-kwctl require-policy-server
 	POLICY_WASM=$(CURDIR)/annotated-policy.wasm $(CARGO) test -p e2e-tests
+	POLICY_WASM=$(CURDIR)/annotated-policy.wasm $(CARGO) test -p check-manifests --test check_manifests
 
 ## The policy's main job, end to end in the real kwctl: real registry, real signatures,
-## verdicts, patches, warnings and audit annotations.
+## verdicts, patches, warnings and audit annotations; then check-manifests on two charts.
 demo: annotated-policy.wasm
-	$(CARGO) run -q -p e2e-tests --bin demo -- $(CURDIR)/annotated-policy.wasm
+	$(CARGO) build -q -p check-manifests
+	$(CARGO) run -q -p e2e-tests --bin demo -- $(CURDIR)/annotated-policy.wasm $(CURDIR)/target/debug/check-manifests
+
+## Rendered manifests checked as the cluster would check them (README "Checking manifests
+## before they reach the cluster"): the real host, the settings of SETTINGS, the files and
+## directories of MANIFESTS (- for standard input), and ARGS passed on, e.g.
+## make check-manifests SETTINGS=settings.yml MANIFESTS=rendered/ ARGS="--sources-path sources.yml"
+check-manifests: annotated-policy.wasm | require-kwctl
+	$(if $(SETTINGS),,$(error set SETTINGS, e.g. make check-manifests SETTINGS=settings.yml MANIFESTS=rendered/))
+	$(if $(MANIFESTS),,$(error set MANIFESTS: files, directories, or - for standard input))
+	@$(CARGO) run -q --release -p check-manifests -- --settings $(SETTINGS) \
+		--policy $(CURDIR)/annotated-policy.wasm --metadata $(CURDIR)/metadata.yml $(ARGS) $(MANIFESTS)
+
+## check-manifests on 500 objects of a chart mix, against one `kwctl run` per object, both
+## end to end (README "Checking manifests before they reach the cluster"). Figures only.
+BENCH_MANIFESTS_ARGS ?=
+bench-manifests: annotated-policy.wasm | require-kwctl require-policy-server
+	$(CARGO) build -q --release -p check-manifests
+	$(CARGO) run -q --release -p e2e-tests --bin bench-manifests -- --policy $(CURDIR)/annotated-policy.wasm \
+		--check-manifests $(CURDIR)/target/release/check-manifests $(BENCH_MANIFESTS_ARGS)
 
 ## What the policy itself costs in the real `kwctl bench`: the policy and the floor policy side
 ## by side, and the difference (README "Performance"). Figures only, never pass/fail.

@@ -4,6 +4,8 @@
 
 pub mod backend;
 pub mod bench;
+pub mod bench_manifests;
+pub mod charts;
 pub mod fault_proxy;
 pub mod fixtures;
 pub mod load;

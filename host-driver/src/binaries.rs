@@ -57,6 +57,16 @@ impl Kubewarden {
         Ok(found)
     }
 
+    /// `kwctl` of `version`, and its policy-server when one is installed (of the same
+    /// version): what a tool that can fall back to `kwctl run` needs.
+    pub fn locate_available(version: Option<&str>) -> Result<Kubewarden> {
+        if require_binary(&name("policy-server", version)).is_ok() {
+            Self::locate(version)
+        } else {
+            Self::locate_kwctl(version)
+        }
+    }
+
     /// `kwctl` of `version` alone, for what needs no policy-server.
     pub fn locate_kwctl(version: Option<&str>) -> Result<Kubewarden> {
         let kwctl = require_binary(&name("kwctl", version))?;

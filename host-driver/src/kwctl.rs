@@ -125,6 +125,36 @@ impl Kwctl {
         Ok(RunOutcome::Answered(response))
     }
 
+    /// The policy's verdict on `settings`: `None` when it accepts them, else kwctl's line
+    /// saying why not. kwctl validates the settings before it evaluates, so one run of a
+    /// request of a kind the policy is never sent (a Namespace) gives the verdict alone.
+    pub fn check_settings(
+        &self,
+        policy: &str,
+        settings: &Value,
+        host: &HostOptions,
+    ) -> Result<Option<String>> {
+        let namespace = serde_json::json!({
+            "uid": "settings",
+            "kind": {"group": "", "version": "v1", "kind": "Namespace"},
+            "resource": {"group": "", "version": "v1", "resource": "namespaces"},
+            "operation": "CREATE",
+            "userInfo": {"username": "settings"},
+            "object": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "settings"}},
+        });
+        let run = Run {
+            policy,
+            settings,
+            request: &namespace,
+            host,
+            record: None,
+        };
+        Ok(match self.run(&run)? {
+            RunOutcome::Answered(_) => None,
+            RunOutcome::SettingsRefused(line) => Some(line),
+        })
+    }
+
     /// `kwctl bench` of one evaluation, `--measurement-time seconds` after one second of
     /// warm-up; with `replay`, the host calls are answered from that recording.
     pub fn bench(
@@ -163,6 +193,31 @@ impl Kwctl {
             validate_median,
             log,
         })
+    }
+
+    /// The metadata embedded in `policy` (a path, or a URI as [`policy_argument`] gives it),
+    /// as `kwctl inspect -o yaml` prints it. kwctl inspects only what is in its store, so a
+    /// policy in a registry or on a web server is pulled first (with `sources` for
+    /// plain-HTTP and private registries).
+    pub fn inspect(&self, policy: &str, sources: Option<&Path>) -> Result<String> {
+        let sources = sources.map(|path| path.display().to_string());
+        let sources_args = sources
+            .iter()
+            .flat_map(|path| ["--sources-path", path.as_str()]);
+        if !policy.starts_with("file://") && policy.contains("://") {
+            let pull: Vec<&str> = ["pull"]
+                .into_iter()
+                .chain(sources_args.clone())
+                .chain([policy])
+                .collect();
+            self.output(&pull)?;
+        }
+        let inspect: Vec<&str> = ["inspect", "-o", "yaml"]
+            .into_iter()
+            .chain(sources_args)
+            .chain([policy])
+            .collect();
+        self.output(&inspect)
     }
 
     /// Pushes an annotated policy to `uri` (`registry://HOST[:PORT]/REPO:TAG`).

@@ -24,7 +24,9 @@ use std::path::PathBuf;
 pub use binaries::{require_binary, Kubewarden, KUBEWARDEN_RELEASES, VERSION_VAR};
 pub use kwctl::{policy_argument, BenchResult, Kwctl, Run, RunOutcome, SETTINGS_NOT_VALID};
 pub use metadata::declared_capabilities;
-pub use policy_server::{admission_review, Policy, PolicyServer, PolicyServerConfig};
+pub use policy_server::{
+    admission_review, Policy, PolicyServer, PolicyServerConfig, SettingsRefused,
+};
 pub use response::{recorded_calls, AdmissionResponse, AdmissionResponseStatus, HostCalls};
 
 /// What `kwctl run` and `kwctl bench` give the host besides the policy.

@@ -40,6 +40,25 @@ const LOG_TAIL_LINES: usize = 30;
 /// A free port can be taken by someone else between probing and binding: retry a few times.
 const START_ATTEMPTS: usize = 3;
 
+/// What policy-server writes when a policy refuses its settings, before it exits.
+const SETTINGS_INVALID: &str = "Policy settings are invalid: ";
+
+/// policy-server did not start because a policy refused its settings: the policy's own
+/// message (from the server's log). [`PolicyServer::start`] fails with this error, which
+/// callers find with `anyhow::Error::downcast_ref`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsRefused {
+    pub message: String,
+}
+
+impl std::fmt::Display for SettingsRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the policy refused its settings: {}", self.message)
+    }
+}
+
+impl std::error::Error for SettingsRefused {}
+
 /// One policy of the `--policies` file.
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -131,7 +150,8 @@ struct AdmissionReview {
 impl PolicyServer {
     /// Starts policy-server with its own ports, download and Sigstore cache directories and
     /// HOME, and waits until its readiness probe answers 200: every policy downloaded and
-    /// compiled. Fails with the tail of the server's log if it exits or is not ready in time.
+    /// compiled. Fails with [`SettingsRefused`] when a policy refuses its settings, and
+    /// otherwise with the tail of the server's log if it exits or is not ready in time.
     pub fn start(kubewarden: &Kubewarden, config: &PolicyServerConfig) -> Result<PolicyServer> {
         ensure!(
             config.trust_config.is_none() || kubewarden.server_takes_trust_config(),
@@ -141,7 +161,11 @@ impl PolicyServer {
         let mut attempt = 1;
         loop {
             match Self::start_once(kubewarden, config) {
-                Err(e) if attempt < START_ATTEMPTS && format!("{e:#}").contains("in use") => {
+                Err(e)
+                    if attempt < START_ATTEMPTS
+                        && e.downcast_ref::<SettingsRefused>().is_none()
+                        && format!("{e:#}").contains("in use") =>
+                {
                     attempt += 1
                 }
                 result => return result,
@@ -314,6 +338,9 @@ impl PolicyServer {
             dir,
         };
         if let Err(e) = server.wait_ready(readiness_port) {
+            if let Some(refused) = settings_refused(&server.log()) {
+                return Err(refused.into());
+            }
             bail!(
                 "{e}; policy-server log (last {LOG_TAIL_LINES} lines):\n{}",
                 server.log_tail()
@@ -350,6 +377,17 @@ impl PolicyServer {
         let lines: Vec<&str> = log.lines().collect();
         lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
     }
+}
+
+/// The policy's message in a log that says a policy refused its settings (1.31 and 1.35
+/// write `Error: Policy settings are invalid: MESSAGE` and exit).
+fn settings_refused(log: &str) -> Option<SettingsRefused> {
+    log.lines().find_map(|line| {
+        let (_, message) = line.split_once(SETTINGS_INVALID)?;
+        Some(SettingsRefused {
+            message: message.trim().to_owned(),
+        })
+    })
 }
 
 /// The `admission.k8s.io/v1` AdmissionReview the API server POSTs for `request`, as JSON.
@@ -398,4 +436,22 @@ fn parse_answer(answer: &[u8]) -> Result<(u16, String)> {
         .get(head..head + length)
         .context("the answer is cut short")?;
     Ok((status, String::from_utf8_lossy(body).into_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_policys_message_in_the_log_of_a_refused_start() {
+        let log = "\u{1b}[32m INFO\u{1b}[0m policy download name=\"vis\"\n\
+                   Error: Policy settings are invalid: signatures[0].pubkeys: unknown field `pubkeys`\n   0: <unknown>\n";
+        assert_eq!(
+            settings_refused(log),
+            Some(SettingsRefused {
+                message: "signatures[0].pubkeys: unknown field `pubkeys`".into()
+            })
+        );
+        assert_eq!(settings_refused("Error: Cannot bind 127.0.0.1:3000"), None);
+    }
 }

@@ -9,7 +9,7 @@ use host_driver::{
     RunOutcome,
 };
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{BackendConfig, Grant};
 
@@ -90,20 +90,14 @@ impl Kwctl {
         }
     }
 
-    /// `kwctl run` validates the settings before it evaluates; on a request of a kind the
-    /// policy ignores, its outcome is the settings' verdict.
+    /// The policy's verdict on `settings`, from one `kwctl run`.
     pub fn validate_settings(&self, settings: &Value) -> SettingsValidationResponse {
-        let namespace = json!({
-            "uid": "settings",
-            "kind": {"group": "", "version": "v1", "kind": "Namespace"},
-            "resource": {"group": "", "version": "v1", "resource": "namespaces"},
-            "operation": "CREATE",
-            "userInfo": {"username": "e2e"},
-            "object": {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "n"}},
-        });
-        let (valid, message) = match self.run(settings, &namespace) {
-            Ok((RunOutcome::Answered(_), _)) => (true, None),
-            Ok((RunOutcome::SettingsRefused(line), _)) => (false, Some(line)),
+        let (valid, message) = match self
+            .host
+            .check_settings(&self.policy, settings, &self.options)
+        {
+            Ok(None) => (true, None),
+            Ok(Some(line)) => (false, Some(line)),
             Err(e) => (false, Some(format!("{e:#}"))),
         };
         SettingsValidationResponse { valid, message }

@@ -3,15 +3,18 @@
 //! Starts a local registry, pushes and signs images for real, runs the annotated policy in the
 //! real `kwctl run`, and shows the verdict, JSON patch, warnings and audit annotations for a
 //! signed, an unsigned and a wrongly signed Deployment, and for one that only a warn-only
-//! entry covers.
+//! entry covers. Then `check-manifests` checks two rendered charts with the same settings:
+//! one of signed images passes, one with an unsigned CronJob fails, naming it and its image.
 
-use std::path::PathBuf;
-use std::process::ExitCode;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
 
-use anyhow::Result;
+use anyhow::{ensure, Context, Result};
 use e2e_tests::backend::{BackendConfig, Grant, Kwctl};
+use e2e_tests::charts::{config_map, cronjob, deployment, service, Chart};
 use e2e_tests::fixtures::{Fixtures, Registry};
-use host_driver::{AdmissionResponse, Kubewarden};
+use e2e_tests::repo_file;
+use host_driver::{AdmissionResponse, Kubewarden, VERSION_VAR};
 use serde_json::{json, Value};
 
 fn main() -> ExitCode {
@@ -29,6 +32,11 @@ fn run() -> Result<()> {
         std::env::args()
             .nth(1)
             .unwrap_or_else(|| "annotated-policy.wasm".to_owned()),
+    );
+    let check_manifests = PathBuf::from(
+        std::env::args()
+            .nth(2)
+            .unwrap_or_else(|| "target/debug/check-manifests".to_owned()),
     );
     println!("Starting a registry on 127.0.0.1 and signing images for real...");
     let registry = Registry::start()?;
@@ -69,6 +77,83 @@ fn run() -> Result<()> {
         let (response, calls) = kwctl.validate(&settings, &request(image))?;
         show(&response);
         println!("  host calls: {}\n", calls.total());
+    }
+    charts(&fixtures, &settings, &policy, &check_manifests)
+}
+
+/// `check-manifests` on two rendered charts, with the same settings: a chart of signed
+/// images passes (exit 0), one with an unsigned CronJob fails (exit 1) naming both.
+fn charts(
+    fixtures: &Fixtures,
+    settings: &Value,
+    policy: &Path,
+    check_manifests: &Path,
+) -> Result<()> {
+    let dir = tempfile::Builder::new().prefix("demo-charts-").tempdir()?;
+    std::fs::write(
+        dir.path().join("settings.yml"),
+        serde_json::to_string_pretty(settings)?,
+    )?;
+    let images = &fixtures.images;
+    let signed = images.key_a.reference.as_str();
+    let shop = Chart::new("shop")
+        .with("deployment.yaml", deployment("shop", &[signed]))
+        .with("service.yaml", service("shop"))
+        .with("configmap.yaml", config_map("shop"))
+        .with("cronjob.yaml", cronjob("shop-cleanup", signed));
+    let reports = Chart::new("reports")
+        .with("deployment.yaml", deployment("reports", &[signed]))
+        .with(
+            "cronjob.yaml",
+            cronjob("reports-nightly", &images.unsigned.reference),
+        );
+    for (chart, expected) in [(&shop, 0), (&reports, 1)] {
+        let file = format!("{}.yaml", chart.name);
+        std::fs::write(dir.path().join(&file), chart.render())?;
+        let kinds: Vec<&str> = chart
+            .templates
+            .iter()
+            .filter_map(|(_, document)| document.lines().nth(1)?.strip_prefix("kind: "))
+            .collect();
+        println!(
+            "{file}: the chart {} as `helm template` renders it ({})\n$ make check-manifests SETTINGS=settings.yml MANIFESTS={file} ARGS=\"--sources-path sources.yml\"",
+            chart.name,
+            kinds.join(", ")
+        );
+        let mut command = Command::new(check_manifests);
+        command
+            .current_dir(dir.path())
+            .args(["--settings", "settings.yml", "--sources-path"])
+            .arg(&fixtures.sources)
+            .arg("--policy")
+            .arg(policy)
+            .arg("--metadata")
+            .arg(repo_file("metadata.yml"))
+            .arg(&file);
+        if let Some(version) = std::env::var_os(VERSION_VAR).filter(|v| !v.is_empty()) {
+            command.arg("--kubewarden-version").arg(version);
+        }
+        let output = command
+            .output()
+            .with_context(|| format!("cannot run {}", check_manifests.display()))?;
+        let table = String::from_utf8_lossy(&output.stdout);
+        println!("{table}{}", String::from_utf8_lossy(&output.stderr));
+        ensure!(
+            output.status.code() == Some(expected),
+            "check-manifests exited {}, not {expected}",
+            output.status
+        );
+        if expected == 1 {
+            let row = table
+                .lines()
+                .find(|l| l.contains("rejected"))
+                .unwrap_or_default();
+            ensure!(
+                row.contains("CronJob default/reports-nightly")
+                    && row.contains(images.unsigned.reference.as_str()),
+                "the rejection names neither the CronJob nor its image:\n{table}"
+            );
+        }
     }
     Ok(())
 }
