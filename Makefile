@@ -21,8 +21,11 @@ policy.wasm: $(POLICY_SOURCES) | prerequisites
 	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p verify-image-signatures
 	wasm-opt -O3 $(WASM_FEATURES) target/$(WASM_TARGET)/wasm/verify_image_signatures.wasm -o $@
 
-## The host's floor for `make bench`: a policy that accepts without reading its payload.
-floor-policy.wasm: e2e-tests/floor-policy/src/lib.rs e2e-tests/floor-policy/metadata.yml | prerequisites require-kwctl
+## The host's floor for `make bench`: a policy that accepts without reading its payload (the
+## bench builds it again per case with that case's host calls, into target/floor).
+FLOOR_SOURCES := $(wildcard e2e-tests/floor-policy/src/*.rs) e2e-tests/floor-policy/build.rs \
+	e2e-tests/floor-policy/Cargo.toml e2e-tests/floor-policy/metadata.yml
+floor-policy.wasm: $(FLOOR_SOURCES) | prerequisites require-kwctl
 	$(CARGO) build --profile wasm --target $(WASM_TARGET) -p floor-policy
 	kwctl annotate -m e2e-tests/floor-policy/metadata.yml -o $@ target/$(WASM_TARGET)/wasm/floor_policy.wasm
 
@@ -58,9 +61,9 @@ e2e-kubewarden: annotated-policy.wasm policy.wasm
 				|| { echo "=== FAILED on $$backend $$version ===" >&2; exit 1; }; \
 			echo "=== passed on $$backend $$version ==="; \
 		done; \
-		echo "=== packaging and policy-server stress on Kubewarden $$version ===" && \
+		echo "=== packaging, policy-server stress and the bench's floors on Kubewarden $$version ===" && \
 		E2E_KUBEWARDEN_VERSION=$$version POLICY_WASM=$(CURDIR)/annotated-policy.wasm \
-			$(CARGO) test -p e2e-tests --test artifact --test policy_server \
+			$(CARGO) test -p e2e-tests --test artifact --test policy_server --test bench \
 			|| { echo "=== FAILED on Kubewarden $$version ===" >&2; exit 1; }; \
 		echo "=== check-manifests on Kubewarden $$version ===" && \
 		E2E_KUBEWARDEN_VERSION=$$version POLICY_WASM=$(CURDIR)/annotated-policy.wasm \
@@ -104,12 +107,29 @@ bench-manifests: annotated-policy.wasm | require-kwctl require-policy-server
 	$(CARGO) run -q --release -p e2e-tests --bin bench-manifests -- --policy $(CURDIR)/annotated-policy.wasm \
 		--check-manifests $(CURDIR)/target/release/check-manifests $(BENCH_MANIFESTS_ARGS)
 
-## What the policy itself costs in the real `kwctl bench`: the policy and the floor policy side
-## by side, and the difference (README "Performance"). Figures only, never pass/fail.
+## What the policy itself costs in the real `kwctl bench`, against a live local registry: the
+## policy, the floor policy and each case's host-call floor side by side, and the policy's cost
+## above both (README "Performance"). Figures only, never pass/fail; refused if a host call
+## fails while timed. BENCH_ARGS="--policy other.wasm" times another build in the same rounds.
 BENCH_ARGS ?=
 bench: annotated-policy.wasm floor-policy.wasm
 	$(CARGO) run -q --release -p e2e-tests --bin bench -- --policy $(CURDIR)/annotated-policy.wasm \
-		--floor $(CURDIR)/floor-policy.wasm $(BENCH_ARGS)
+		--floor $(CURDIR)/floor-policy.wasm --floor-crate $(CURDIR)/e2e-tests/floor-policy \
+		--floor-target $(CURDIR)/target/floor $(BENCH_ARGS)
+
+## Where one evaluation's instructions go, natively (README "Performance"): each matching case
+## of 1, 10 and 50 containers under callgrind, cut into reading, matching, host-call payloads and
+## answers, the patch and the answer. PROFILE_CASES="..." names other `make bench` cases.
+PROFILE_CASES ?= "1 container, 1 image, rule matches, 1 key" "10 containers, 3 images, rule matches, 1 key" \
+	"50 containers, 50 images, rule matches, 1 key"
+.PHONY: profile
+profile:
+	$(CARGO) build -q --release -p e2e-tests --bin profile
+	@for case in $(PROFILE_CASES); do \
+		echo "=== $$case ===" && \
+		valgrind --tool=callgrind --callgrind-out-file=target/callgrind.out target/release/profile "$$case" 2>/dev/null && \
+		callgrind_annotate --inclusive=yes target/callgrind.out | target/release/profile --cut || exit 1; \
+	done
 
 ## The real policy-server under load (README "Load test"): a local registry, the policy pushed
 ## with kwctl and loaded from registry://, 2,000 AdmissionReviews from 8 clients, then the

@@ -8,8 +8,10 @@
 //!
 //! - [`policy::validate`], [`policy::validate_settings`] and [`policy::Verdict`]: the
 //!   policy as a pure function of the payload and a verifier;
+//! - [`response::respond`]: the `validate` answer's bytes, as the host receives them;
 //! - [`verifier`]: the [`verifier::Verifier`] trait that fakes implement, with the
-//!   [`verifier::Check`] it answers and the [`verifier::Failure`] it may give;
+//!   [`verifier::Check`] it answers and the [`verifier::Failure`] it may give, and the
+//!   [`verifier::HostVerifier`] behind a [`verifier::HostCall`] (the profile's seam);
 //! - [`image::ImageRef`], [`image::ImagePattern`] and [`image::Spellings`]: references
 //!   and patterns, for the properties of their normalisation;
 //! - [`settings::accepted_keys`]: the settings keys, checked against the documentation.
@@ -22,7 +24,7 @@ pub mod policy;
 mod rejection;
 mod report;
 mod request;
-mod response;
+pub mod response;
 pub mod settings;
 mod update;
 mod verdict;
@@ -32,7 +34,7 @@ mod workload;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use wapc_guest::{register_function, CallResult};
 
-use verifier::HostVerifier;
+use verifier::{HostVerifier, Wapc};
 
 #[no_mangle]
 pub extern "C" fn wapc_init() {
@@ -45,7 +47,7 @@ pub extern "C" fn wapc_init() {
 }
 
 fn validate(payload: &[u8]) -> CallResult {
-    Ok(response::encode(policy::answer(payload, &HostVerifier))?)
+    Ok(response::respond(payload, &HostVerifier(Wapc))?)
 }
 
 fn validate_settings(payload: &[u8]) -> CallResult {

@@ -52,7 +52,14 @@ impl<'s> Plan<'s> {
         let mut unreadable = Vec::new();
         let mut distinct: Vec<(ImageRef, Vec<ContainerImage>)> = Vec::new();
         let mut seen: HashMap<ImageRef, usize> = HashMap::new();
+        // Containers that spell their image alike share its parse: N containers of one
+        // image cost one parse, not N.
+        let mut spelled: HashMap<String, usize> = HashMap::new();
         for container in containers {
+            if let Some(&at) = container.image.as_deref().and_then(|i| spelled.get(i)) {
+                distinct[at].1.push(container);
+                continue;
+            }
             let parsed = match &container.image {
                 None => Err(container.location.missing_image().to_owned()),
                 Some(image) => ImageRef::parse(image)
@@ -66,13 +73,17 @@ impl<'s> Plan<'s> {
                 }
             };
             // An index by image keeps planning linear in the number of containers.
-            match seen.entry(image) {
-                Entry::Occupied(at) => distinct[*at.get()].1.push(container),
+            let at = match seen.entry(image) {
+                Entry::Occupied(at) => *at.get(),
                 Entry::Vacant(slot) => {
-                    distinct.push((slot.key().clone(), vec![container]));
-                    slot.insert(distinct.len() - 1);
+                    distinct.push((slot.key().clone(), Vec::new()));
+                    *slot.insert(distinct.len() - 1)
                 }
+            };
+            if let Some(spelling) = &container.image {
+                spelled.insert(spelling.clone(), at);
             }
+            distinct[at].1.push(container);
         }
         // Rules are matched once every spelling the workload wrote for an image is known.
         let images = distinct

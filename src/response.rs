@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::policy::{Answer, Verdict};
+use crate::policy::{self, Answer, Verdict};
+use crate::verifier::Verifier;
 
 #[derive(Serialize)]
 struct ValidationResponse<'a> {
@@ -19,7 +20,12 @@ struct ValidationResponse<'a> {
     warnings: Option<&'a [String]>,
 }
 
-pub fn encode(answer: Answer) -> serde_json::Result<Vec<u8>> {
+/// `validate`: the answer's bytes for one admission request, as the host receives them.
+pub fn respond(payload: &[u8], verifier: &dyn Verifier) -> serde_json::Result<Vec<u8>> {
+    encode(policy::answer(payload, verifier))
+}
+
+fn encode(answer: Answer) -> serde_json::Result<Vec<u8>> {
     let Answer { verdict, report } = answer;
     let (accepted, message, mutated_object) = match &verdict {
         Verdict::Accept => (true, None, None),

@@ -52,6 +52,18 @@ pub struct BenchResult {
     pub log: String,
 }
 
+impl BenchResult {
+    /// The host calls that failed during the bench, as kwctl logged them (one `ERROR` line
+    /// `callback evaluation failed ... error=REASON` per failed call), without colours.
+    pub fn failed_callbacks(&self) -> Vec<String> {
+        without_colours(&self.log)
+            .lines()
+            .filter(|line| line.contains("callback evaluation failed"))
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
 impl Kwctl {
     pub fn new(kubewarden: &Kubewarden) -> Result<Kwctl> {
         Ok(Kwctl {
@@ -342,5 +354,18 @@ mod tests {
             validate_median(&without_colours(coloured)),
             Some(Duration::from_micros(2))
         );
+    }
+
+    #[test]
+    fn finds_the_failed_host_calls_kwctl_logged() {
+        let log = "\u{1b}[2m2026-12-07T13:27:17Z\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m kwctl: host capabilities proxy enabled with replay mode\n\u{1b}[2m2026-12-07T13:27:19Z\u{1b}[0m \u{1b}[31mERROR\u{1b}[0m \u{1b}[1mvalidate\u{1b}[0m: policy_evaluator::runtimes::callback: callback evaluation failed \u{1b}[3mbinding\u{1b}[0m=\"kubewarden\" operation=\"v2/verify\" error=the list of recorded responses is empty\n";
+        let bench = BenchResult {
+            validate_median: Duration::from_micros(1),
+            log: log.to_owned(),
+        };
+        let failed = bench.failed_callbacks();
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0].ends_with("error=the list of recorded responses is empty"));
+        assert!(failed[0].contains("binding=\"kubewarden\""));
     }
 }

@@ -9,7 +9,8 @@
 //! - [`Kubewarden`]: the binaries of one version, and what that version can do;
 //! - [`Kwctl`]: `kwctl run`, `bench`, `push` and any other command, with a HOME of its own;
 //! - [`PolicyServer`]: a policy-server on 127.0.0.1, fed AdmissionReviews over HTTP;
-//! - [`AdmissionResponse`] and [`HostCalls`]: what the host answers and what it recorded;
+//! - [`AdmissionResponse`]: what the host answers;
+//! - [`HostCalls`] and [`WapcCall`]: the host calls kwctl recorded, counted or made again;
 //! - [`process`]: child processes that never outlive the caller, and free ports.
 
 mod binaries;
@@ -17,6 +18,7 @@ mod kwctl;
 mod metadata;
 mod policy_server;
 pub mod process;
+mod recording;
 mod response;
 
 use std::path::PathBuf;
@@ -27,7 +29,8 @@ pub use metadata::declared_capabilities;
 pub use policy_server::{
     admission_review, Policy, PolicyServer, PolicyServerConfig, SettingsRefused,
 };
-pub use response::{recorded_calls, AdmissionResponse, AdmissionResponseStatus, HostCalls};
+pub use recording::{recorded_calls, recorded_wapc_calls, HostCalls, WapcCall};
+pub use response::{AdmissionResponse, AdmissionResponseStatus};
 
 /// What `kwctl run` and `kwctl bench` give the host besides the policy.
 #[derive(Clone, Debug, Default)]

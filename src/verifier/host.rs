@@ -1,4 +1,5 @@
-//! The host side of the seam: each call in Kubewarden's `kubewarden/oci` capability.
+//! The host side of the seam: each call in Kubewarden's `kubewarden/oci` capability,
+//! made through a [`HostCall`]: waPC in the module, an instant answer in the profile.
 
 use kubewarden_policy_sdk::host_capabilities::oci::ManifestDigestResponse;
 use kubewarden_policy_sdk::host_capabilities::verification::{
@@ -11,26 +12,46 @@ use super::failure::{Failure, FailureClass};
 use super::manifest::Manifest;
 use crate::image::ImageRef;
 
-/// Asks the Kubewarden host (`kubewarden/oci/v2/verify`, `v1/manifest_digest`,
-/// `v1/oci_manifest`).
-pub struct HostVerifier;
-
-/// Calls the `kubewarden/oci` capability `operation` with `image` as a JSON string.
-fn read_oci(operation: &str, image: &ImageRef) -> Result<Vec<u8>, Failure> {
-    let request = serde_json::to_vec(&image.to_string())
-        .map_err(|e| Failure::host(&format!("cannot encode the request: {e}")))?;
-    wapc_guest::host_call("kubewarden", "oci", operation, &request)
-        .map_err(|e| Failure::from_host_error(&e.to_string()))
+/// One call of the host's `kubewarden/oci` capability: the answer's bytes, or the host's
+/// error text.
+pub trait HostCall {
+    fn call(&self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String>;
 }
 
-impl Verifier for HostVerifier {
+/// The host over waPC.
+pub struct Wapc;
+
+impl HostCall for Wapc {
+    fn call(&self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, String> {
+        wapc_guest::host_call("kubewarden", "oci", operation, payload).map_err(|e| e.to_string())
+    }
+}
+
+/// Asks the Kubewarden host (`kubewarden/oci/v2/verify`, `v1/manifest_digest`,
+/// `v1/oci_manifest`): builds each call's payload and reads its answer.
+pub struct HostVerifier<H = Wapc>(pub H);
+
+impl<H: HostCall> HostVerifier<H> {
+    /// Calls `operation` with `image` as a JSON string.
+    fn read_oci(&self, operation: &str, image: &ImageRef) -> Result<Vec<u8>, Failure> {
+        let request = serde_json::to_vec(&image.to_string())
+            .map_err(|e| Failure::host(&format!("cannot encode the request: {e}")))?;
+        self.0
+            .call(operation, &request)
+            .map_err(|e| Failure::from_host_error(&e))
+    }
+}
+
+impl<H: HostCall> Verifier for HostVerifier<H> {
     fn verify(&self, check: &Check<'_>) -> Result<String, Failure> {
         let request = serde_json::to_vec(&host_request(check)).map_err(|e| Failure {
             class: FailureClass::HostError,
             detail: format!("cannot encode the request: {e}"),
         })?;
-        let response = wapc_guest::host_call("kubewarden", "oci", "v2/verify", &request)
-            .map_err(|e| Failure::from_host_error(&e.to_string()))?;
+        let response = self
+            .0
+            .call("v2/verify", &request)
+            .map_err(|e| Failure::from_host_error(&e))?;
         let response: VerificationResponse =
             serde_json::from_slice(&response).map_err(|e| Failure {
                 class: FailureClass::HostError,
@@ -44,14 +65,14 @@ impl Verifier for HostVerifier {
     }
 
     fn manifest_digest(&self, image: &ImageRef) -> Result<String, Failure> {
-        let response = read_oci("v1/manifest_digest", image)?;
+        let response = self.read_oci("v1/manifest_digest", image)?;
         serde_json::from_slice::<ManifestDigestResponse>(&response)
             .map(|r| r.digest)
             .map_err(|e| Failure::host(&format!("unreadable host answer: {e}")))
     }
 
     fn oci_manifest(&self, image: &ImageRef) -> Result<Manifest, Failure> {
-        let response = read_oci("v1/oci_manifest", image)?;
+        let response = self.read_oci("v1/oci_manifest", image)?;
         Manifest::from_json(&response)
             .map_err(|e| Failure::host(&format!("unreadable host answer: {e}")))
     }

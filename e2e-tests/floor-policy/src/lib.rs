@@ -1,17 +1,33 @@
-//! The host's floor: a Kubewarden waPC policy that accepts every request and every settings
-//! without reading them. What `kwctl bench` measures for it is what the host spends on any
-//! policy (instance, payload, response); `make bench` subtracts it to get the policy's own
-//! cost.
+//! The floors of `make bench`: a Kubewarden waPC policy that answers every request and every
+//! settings without reading them. Built plain, it makes no host call and accepts: what
+//! `kwctl bench` measures for it is what the host spends on any policy (instance, payload,
+//! response). Built with `FLOOR_CASE` (build.rs), it makes one case's host calls, with the
+//! payloads the policy sent, and gives the policy's answer: what the host spends on that case
+//! whatever the policy does around the calls.
 
-use wapc_guest::{register_function, CallResult};
+use wapc_guest::{host_call, register_function, CallResult};
+
+/// One host call, as the policy made it.
+struct Call {
+    binding: &'static str,
+    namespace: &'static str,
+    operation: &'static str,
+    payload: &'static [u8],
+}
+
+include!(concat!(env!("OUT_DIR"), "/case.rs"));
 
 #[no_mangle]
 pub extern "C" fn wapc_init() {
-    register_function("protocol_version", |_| answer(br#""v1""#));
-    register_function("validate_settings", |_| answer(br#"{"valid":true}"#));
-    register_function("validate", |_| answer(br#"{"accepted":true}"#));
+    register_function("protocol_version", |_| Ok(br#""v1""#.to_vec()));
+    register_function("validate_settings", |_| Ok(br#"{"valid":true}"#.to_vec()));
+    register_function("validate", validate);
 }
 
-fn answer(json: &[u8]) -> CallResult {
-    Ok(json.to_vec())
+/// The calls, their answers left unread, then the answer.
+fn validate(_: &[u8]) -> CallResult {
+    for call in CALLS {
+        host_call(call.binding, call.namespace, call.operation, call.payload)?;
+    }
+    Ok(ANSWER.to_vec())
 }

@@ -1,5 +1,6 @@
 //! The fixed cases of `make bench`: 1, 10 and 50 realistic containers, with rules that match
-//! and with none, with settings holding 1 key and 20 keys.
+//! and with none, with settings holding 1 key and 20 keys (a matching rule of 20 keys on 50
+//! images is left out: see [`cases`]).
 
 use serde_json::{json, Value};
 
@@ -29,7 +30,8 @@ pub const IMAGES: usize = 50;
 /// The keys of the largest settings.
 pub const KEYS: usize = 20;
 
-/// The cases, in table order: `(containers, distinct images)` × rules × keys.
+/// The cases, in table order: `(containers, distinct images)` × rules × keys, but for 50
+/// images matched with 20 keys.
 pub fn cases(input: &CaseImages<'_>) -> Vec<Case> {
     let mut cases = Vec::new();
     for (containers, distinct) in [(1, 1), (10, 3), (IMAGES, IMAGES)] {
@@ -39,6 +41,12 @@ pub fn cases(input: &CaseImages<'_>) -> Vec<Case> {
         let request = admission_request(deployment("storefront", &images));
         for matching in [true, false] {
             for keys in [1, KEYS] {
+                // 50 images checked against 20 keys is 1,000 checks: the first, uncached
+                // evaluation against the registry takes about as long as the host keeps an
+                // answer (60 s), so no bench of it runs on a warm cache throughout.
+                if matching && distinct == IMAGES && keys == KEYS {
+                    continue;
+                }
                 let pattern = match matching {
                     true => format!("{}/bench/*", input.registry),
                     false => "ghcr.io/acme/*".to_owned(),

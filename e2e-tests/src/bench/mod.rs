@@ -1,25 +1,49 @@
-//! `make bench`: what the policy itself costs in the real host. For each case, `kwctl bench`
-//! runs the policy and then the floor policy (a module that accepts without reading its
-//! payload, built by this project) on the same request, in rounds; the policy's own cost is
-//! the difference. Other builds of the policy (`--policy` again) are measured in the same
-//! rounds, so that figures before and after a change come from the same minutes. The policy's host calls are recorded once with `kwctl run` and replayed
-//! by `kwctl bench`, so no registry time is measured.
+//! `make bench`: what the policy itself costs in the real host, on the path each case names.
+//! Every case runs against a live local registry holding images signed for real: `kwctl
+//! run` records the case's host calls and verdict, then `kwctl bench` times the policy and
+//! two floors in interleaved rounds, each in a kwctl whose host cache (successes kept 60 s
+//! per request) its warm-up fills, as a warm policy-server's is:
 //!
-//! Figures are printed, never asserted: they depend on the machine. Host-call counts are
-//! exact and checked.
+//! - the floor: the floor policy, which accepts without reading its payload (what the host
+//!   spends on any policy: instance, payload, response);
+//! - the host-call floor, on cases with host calls: the floor policy built with the case's
+//!   calls and answer ([`floor`]), which makes the same calls with the same payloads and
+//!   gives the same verdict and patch without reading the request (what the host spends on
+//!   that case whatever the policy does around the calls).
+//!
+//! A bench during which kwctl logs a failed host call is refused: every timed iteration made
+//! its calls and got the answers the recording got, so the verdict printed is theirs.
+//! Replaying the recording instead is no floor: kwctl answers each recorded exchange once,
+//! and from the second iteration on every call fails (`tests/bench.rs`).
+//!
+//! Other builds of the policy (`--policy` again) are timed in the same rounds, so figures
+//! before and after a change come from the same minutes. Figures are printed, never
+//! asserted: they depend on the machine. Host-call counts are exact and checked.
 
 pub mod cases;
+pub mod floor;
 pub mod objects;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use host_driver::{recorded_calls, HostOptions, Kubewarden, Kwctl, Run, RunOutcome};
+use host_driver::{
+    recorded_calls, recorded_wapc_calls, HostOptions, Kubewarden, Kwctl, Run, RunOutcome,
+};
 
 use crate::fixtures::{push_signed_images, Registry};
 use cases::{cases, Case, CaseImages, IMAGES, KEYS, REPOSITORY_PREFIX};
+use floor::{validation_response, FloorBuild};
+
+/// How long the host keeps a verified answer: a bench longer than this would time some
+/// iterations against the registry.
+const HOST_CACHE: Duration = Duration::from_secs(60);
+
+/// The goal on matching cases: the policy's cost above the host-call floor, at most this
+/// share of the floor.
+const GOAL: f64 = 1.0 / 3.0;
 
 /// What `make bench` runs.
 pub struct BenchOptions {
@@ -27,7 +51,9 @@ pub struct BenchOptions {
     pub policies: Vec<PathBuf>,
     /// The annotated floor policy.
     pub floor: PathBuf,
-    /// Interleaved policy/floor measurements per case; the fastest of each is kept.
+    /// Where the host-call floors are built from.
+    pub floor_build: FloorBuild,
+    /// Interleaved measurements per case; the fastest of each is kept.
     pub rounds: usize,
     /// `kwctl bench --measurement-time`, in seconds.
     pub measurement_seconds: u64,
@@ -58,7 +84,8 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         options,
     };
     println!(
-        "`kwctl bench` (kwctl {}), median of one `validate`, fastest of {} interleaved rounds; {}\n",
+        "`kwctl bench` (kwctl {}), live local registry, host cache warm; median of one \
+         `validate`, fastest of {} interleaved rounds; {}\n",
         kubewarden.version,
         options.rounds,
         machine()
@@ -66,25 +93,29 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     let names: Vec<String> = options.policies.iter().map(|p| label(p)).collect();
     let columns: String = names
         .iter()
-        .map(|n| format!(" {n} | {n} own cost | own / floor |"))
+        .map(|n| format!(" {n} | above floor | above call floor | above call floor / floor |"))
         .collect();
-    println!("| case | object | host calls | verdict | floor |{columns}");
+    println!("| case | object | host calls | verdict | floor | host-call floor |{columns}");
     println!(
-        "|---|---|---|---|---|{}",
-        "---|---|---|".repeat(names.len())
+        "|---|---|---|---|---|---|{}",
+        "---|---|---|---|".repeat(names.len())
     );
     let all = cases(&CaseImages {
         registry: registry.host(),
         images: &images,
         keys: &signed.keys,
     });
+    let mut goals = Vec::new();
     for case in all
         .iter()
         .filter(|c| options.filter.as_deref().is_none_or(|f| c.name.contains(f)))
     {
-        let row = bench.case(case).with_context(|| case.name.clone())?;
-        println!("{row}");
+        let measured = bench.case(case).with_context(|| case.name.clone())?;
+        println!("{}", measured.row(case));
         std::io::stdout().flush()?;
+        if case.verify_calls > 0 {
+            goals.push(measured.goal(case, &names));
+        }
     }
     for path in options.policies.iter().chain([&options.floor]) {
         println!(
@@ -92,6 +123,15 @@ pub fn run(options: &BenchOptions) -> Result<()> {
             label(path),
             std::fs::metadata(path)?.len()
         );
+    }
+    if !goals.is_empty() {
+        println!(
+            "\nGoal on the matching cases: the policy's cost above the host-call floor at most \
+             {GOAL:.2} of the floor."
+        );
+        for line in goals.concat() {
+            println!("- {line}");
+        }
     }
     Ok(())
 }
@@ -111,50 +151,106 @@ struct Bench<'a> {
     options: &'a BenchOptions,
 }
 
-impl Bench<'_> {
-    /// Records the case's host calls for every policy, then measures them and the floor in
-    /// interleaved rounds.
-    fn case(&self, case: &Case) -> Result<String> {
-        let mut recordings = Vec::new();
-        let mut verdict = "";
-        for (i, policy) in self.options.policies.iter().enumerate() {
-            let calls = self.dir.join(format!("calls-{i}.yml"));
-            verdict = self.record(case, policy, &calls)?;
-            recordings.push(calls);
-        }
-        let mut times = vec![Duration::MAX; recordings.len()];
-        let mut floor = Duration::MAX;
-        for _ in 0..self.options.rounds.max(1) {
-            for ((policy, calls), time) in self
-                .options
-                .policies
-                .iter()
-                .zip(&recordings)
-                .zip(&mut times)
-            {
-                *time = (*time).min(self.bench(case, policy, Some(calls))?);
-            }
-            floor = floor.min(self.bench(case, &self.options.floor, None)?);
-        }
-        let columns: String = times
+/// One case's fastest medians.
+struct Measured {
+    verdict: &'static str,
+    floor: Duration,
+    call_floor: Duration,
+    policies: Vec<Duration>,
+}
+
+impl Measured {
+    fn row(&self, case: &Case) -> String {
+        let columns: String = self
+            .policies
             .iter()
             .map(|&time| {
-                let own = time.saturating_sub(floor);
                 format!(
-                    " {} | {} | {:.2} |",
+                    " {} | {} | {} | {:.2} |",
                     micros(time),
-                    micros(own),
-                    own.as_secs_f64() / floor.as_secs_f64()
+                    signed_micros(time, self.floor),
+                    signed_micros(time, self.call_floor),
+                    self.above_call_floor(time)
                 )
             })
             .collect();
-        Ok(format!(
-            "| {} | {:.1} KB | {} | {verdict} | {} |{columns}",
+        let call_floor = match case.verify_calls {
+            0 => "(no calls)".to_owned(),
+            _ => micros(self.call_floor),
+        };
+        format!(
+            "| {} | {:.1} KB | {} | {} | {} | {call_floor} |{columns}",
             case.name,
             case.request["object"].to_string().len() as f64 / 1000.0,
             case.verify_calls,
-            micros(floor),
-        ))
+            self.verdict,
+            micros(self.floor),
+        )
+    }
+
+    /// The policy's cost above the host-call floor, as a share of the floor.
+    fn above_call_floor(&self, time: Duration) -> f64 {
+        (time.as_secs_f64() - self.call_floor.as_secs_f64()) / self.floor.as_secs_f64()
+    }
+
+    fn goal(&self, case: &Case, names: &[String]) -> Vec<String> {
+        names
+            .iter()
+            .zip(&self.policies)
+            .map(|(name, &time)| {
+                let share = self.above_call_floor(time);
+                let met = if share <= GOAL { "met" } else { "missed" };
+                format!("{}, {name}: {share:.2} ({met})", case.name)
+            })
+            .collect()
+    }
+}
+
+impl Bench<'_> {
+    /// Records the case for every policy, builds its host-call floor, then measures the
+    /// policies and the floors in interleaved rounds.
+    fn case(&self, case: &Case) -> Result<Measured> {
+        let mut recorded = Vec::new();
+        for policy in &self.options.policies {
+            recorded.push(self.record(case, policy)?);
+        }
+        let (verdict, answer, calls) = recorded.swap_remove(0);
+        for (other, policy) in recorded.iter().zip(&self.options.policies[1..]) {
+            ensure!(
+                other.0 == verdict && other.2 == calls,
+                "{} answers or calls otherwise than {}",
+                policy.display(),
+                self.options.policies[0].display()
+            );
+        }
+        let call_floor = match calls.is_empty() {
+            true => None,
+            false => Some(self.options.floor_build.build(
+                &self.kwctl,
+                self.dir,
+                &format!("call-floor-{}", case.name.replace([' ', ','], "-")),
+                &calls,
+                &answer,
+            )?),
+        };
+        let mut policies = vec![Duration::MAX; self.options.policies.len()];
+        let mut floor = Duration::MAX;
+        let mut call_floor_time = Duration::MAX;
+        for _ in 0..self.options.rounds.max(1) {
+            for (policy, time) in self.options.policies.iter().zip(&mut policies) {
+                *time = (*time).min(self.bench(case, policy)?);
+            }
+            floor = floor.min(self.bench(case, &self.options.floor)?);
+            if let Some(call_floor) = &call_floor {
+                call_floor_time = call_floor_time.min(self.bench(case, call_floor)?);
+            }
+        }
+        Ok(Measured {
+            verdict,
+            floor,
+            call_floor: call_floor.map_or(floor, |_| call_floor_time),
+            policies,
+        })
     }
 
     /// The evaluation of `case` by `policy`.
@@ -173,11 +269,20 @@ impl Bench<'_> {
         }
     }
 
-    /// One `kwctl run` of `policy` recording its host calls into `calls`: the verdict, after
-    /// checking that it is admitted and made exactly the case's calls.
-    fn record(&self, case: &Case, policy: &Path, calls: &Path) -> Result<&'static str> {
+    /// One `kwctl run` of `policy` recording its host calls: the verdict, the policy's
+    /// answer and its calls, after checking that it admits and made exactly the case's calls.
+    fn record(
+        &self,
+        case: &Case,
+        policy: &Path,
+    ) -> Result<(&'static str, serde_json::Value, Vec<host_driver::WapcCall>)> {
         let name = policy.display().to_string();
-        let response = match self.kwctl.run(&self.evaluation(case, &name, Some(calls)))? {
+        let recording = self.dir.join("calls.yml");
+        let _ = std::fs::remove_file(&recording);
+        let response = match self
+            .kwctl
+            .run(&self.evaluation(case, &name, Some(&recording)))?
+        {
             RunOutcome::Answered(response) => response,
             RunOutcome::SettingsRefused(line) => bail!("{name}: {line}"),
         };
@@ -186,31 +291,53 @@ impl Bench<'_> {
             (true, false) => "accepted",
             _ => bail!("{name}: rejected: {}", response.message()),
         };
-        let recorded = recorded_calls(&std::fs::read_to_string(calls).unwrap_or_default())?;
+        let text = std::fs::read_to_string(&recording).unwrap_or_default();
+        let counted = recorded_calls(&text)?;
         ensure!(
-            recorded.calls("oci/v2/verify") == case.verify_calls
-                && recorded.total() == case.verify_calls,
+            counted.calls("oci/v2/verify") == case.verify_calls
+                && counted.total() == case.verify_calls,
             "{name}: expected {} oci/v2/verify calls, kwctl recorded {:?}",
             case.verify_calls,
-            recorded.per_operation
+            counted.per_operation
         );
-        Ok(verdict)
+        let answer = validation_response(&response, &case.request["object"])?;
+        Ok((verdict, answer, recorded_wapc_calls(&text)?))
     }
 
-    /// The median time of one `validate` as `kwctl bench` reports it.
-    fn bench(&self, case: &Case, wasm: &Path, replay: Option<&Path>) -> Result<Duration> {
+    /// The median time of one `validate` as `kwctl bench` reports it, refused if a host
+    /// call failed or the host's cache may have expired during it.
+    fn bench(&self, case: &Case, wasm: &Path) -> Result<Duration> {
         let name = wasm.display().to_string();
+        let started = Instant::now();
         let result = self.kwctl.bench(
             &self.evaluation(case, &name, None),
             self.options.measurement_seconds,
-            replay,
+            None,
         )?;
+        let failed = result.failed_callbacks();
+        if let Some(first) = failed.first() {
+            bail!(
+                "{name}: kwctl logged {} failed host call(s) during the bench; the first: {first}",
+                failed.len()
+            );
+        }
+        ensure!(
+            started.elapsed() < HOST_CACHE,
+            "{name}: the bench took longer than the host keeps its answers ({} s): lower \
+             --measurement-seconds",
+            HOST_CACHE.as_secs()
+        );
         Ok(result.validate_median)
     }
 }
 
 fn micros(duration: Duration) -> String {
     format!("{:.1} µs", duration.as_secs_f64() * 1e6)
+}
+
+/// `time - base`, which noise can make negative.
+fn signed_micros(time: Duration, base: Duration) -> String {
+    format!("{:.1} µs", (time.as_secs_f64() - base.as_secs_f64()) * 1e6)
 }
 
 /// The machine a figure was measured on: CPUs and load average.

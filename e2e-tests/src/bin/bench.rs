@@ -4,10 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use e2e_tests::bench::floor::FloorBuild;
 use e2e_tests::bench::{run, BenchOptions};
 
-/// Measure the policy and the floor policy with `kwctl bench` on fixed cases, and print the
-/// policy's own cost (policy minus floor). Figures only.
+/// Time the policy, the floor policy and each case's host-call floor with `kwctl bench` on
+/// fixed cases against a live local registry, and print the policy's cost above both floors.
+/// Figures only.
 #[derive(Parser)]
 #[command(name = "bench")]
 struct Args {
@@ -17,6 +19,12 @@ struct Args {
     /// The annotated floor policy module.
     #[arg(long, default_value = "floor-policy.wasm")]
     floor: PathBuf,
+    /// The floor policy's crate, built once per case with its host calls.
+    #[arg(long, default_value = "e2e-tests/floor-policy")]
+    floor_crate: PathBuf,
+    /// The cargo target directory for those builds.
+    #[arg(long, default_value = "target/floor")]
+    floor_target: PathBuf,
     /// Interleaved policy/floor rounds per case; the fastest of each is kept.
     #[arg(long, default_value_t = 3)]
     rounds: usize,
@@ -33,6 +41,10 @@ fn main() -> ExitCode {
     let options = BenchOptions {
         policies: args.policy,
         floor: args.floor,
+        floor_build: FloorBuild {
+            crate_dir: args.floor_crate,
+            target_dir: args.floor_target,
+        },
         rounds: args.rounds,
         measurement_seconds: args.measurement_seconds,
         filter: args.filter,
