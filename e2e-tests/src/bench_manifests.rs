@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use crate::bench::machine;
 use crate::charts::{config_map, cronjob, deployment, service, Chart};
-use crate::fixtures::{push_signed_images, Registry};
+use crate::fixtures::{push_signed_images, write_sources, Registry};
 
 /// Distinct images across the charts.
 const IMAGES: usize = 40;
@@ -53,10 +53,7 @@ pub fn run(options: &Options) -> Result<()> {
         .prefix("kw-bench-manifests-")
         .tempdir()?;
     let host = registry.host();
-    std::fs::write(
-        dir.path().join("sources.yml"),
-        format!("insecure_sources: [\"{host}\"]\n"),
-    )?;
+    write_sources(&dir.path().join("sources.yml"), &[host])?;
     let settings = json!({"signatures": [{"image": format!("{host}/{REPOSITORY_PREFIX}-*"), "pubKeys": signed.keys}]});
     std::fs::write(dir.path().join("settings.yml"), settings.to_string())?;
     let charts = dir.path().join("charts");

@@ -4,7 +4,7 @@
 
 use e2e_tests::bench::floor::{validation_response, FloorBuild};
 use e2e_tests::bench::objects::{admission_request, deployment};
-use e2e_tests::fixtures::{push_signed_images, Registry};
+use e2e_tests::fixtures::{push_signed_images, write_sources, Registry};
 use e2e_tests::{policy_wasm, repo_file};
 use host_driver::{recorded_wapc_calls, HostOptions, Kubewarden, Kwctl, Run, RunOutcome};
 use serde_json::json;
@@ -17,11 +17,7 @@ fn a_replayed_recording_fails_every_call_after_the_first_and_a_live_registry_non
     let signed = push_signed_images(&registry, "bench/image", 1, 1).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let sources = dir.path().join("sources.yml");
-    std::fs::write(
-        &sources,
-        format!("insecure_sources: [\"{}\"]\n", registry.host()),
-    )
-    .unwrap();
+    write_sources(&sources, &[registry.host()]).unwrap();
     let host = HostOptions {
         sources_path: Some(sources),
         ..HostOptions::default()

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_yaml::Value as Yaml;
 
 /// The host calls of one or more evaluations, as kwctl recorded them
@@ -32,7 +32,7 @@ impl HostCalls {
 }
 
 /// One waPC host call as the policy made it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WapcCall {
     pub binding: String,
     pub namespace: String,

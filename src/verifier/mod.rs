@@ -1,10 +1,10 @@
 //! Host calls: the seam between the policy's logic and the Kubewarden host.
 //!
-//! The logic talks to a [`Verifier`]; in the wasm module that is [`HostVerifier`],
-//! which builds each host call's payload and reads its answer, and makes the call through
-//! a [`HostCall`] (waPC; in the profile, an instant answer); in tests it is a fake. The seam knows image
-//! references and nothing of the settings: a [`Signer`] is what the host checks in
-//! one call, and the settings are built out of signers.
+//! The logic talks to a [`Verifier`]; in the wasm module that is [`HostVerifier`], which
+//! builds each host call's payload and reads its answer, and makes the call through a
+//! [`HostCall`] (waPC; in the profile, an instant answer); in tests it is a fake. The seam
+//! knows image references and nothing of the settings: a [`Signer`] is what the host checks
+//! in one call, and the settings are built out of signers.
 
 mod check;
 mod failure;

@@ -29,13 +29,6 @@ impl FloorBuild {
         answer: &Value,
     ) -> Result<PathBuf> {
         let case = dir.join(format!("{name}.json"));
-        let calls: Vec<Value> = calls
-            .iter()
-            .map(|c| {
-                json!({"binding": c.binding, "namespace": c.namespace,
-                       "operation": c.operation, "payload": c.payload})
-            })
-            .collect();
         std::fs::write(
             &case,
             serde_json::to_vec(&json!({"calls": calls, "answer": answer}))?,

@@ -33,7 +33,7 @@ use host_driver::{
     recorded_calls, recorded_wapc_calls, HostOptions, Kubewarden, Kwctl, Run, RunOutcome,
 };
 
-use crate::fixtures::{push_signed_images, Registry};
+use crate::fixtures::{push_signed_images, write_sources, Registry};
 use cases::{cases, Case, CaseImages, IMAGES, KEYS, REPOSITORY_PREFIX};
 use floor::{validation_response, FloorBuild};
 
@@ -70,10 +70,7 @@ pub fn run(options: &BenchOptions) -> Result<()> {
     let images: Vec<String> = signed.images.iter().map(|i| i.reference.clone()).collect();
     let dir = tempfile::Builder::new().prefix("kw-bench-").tempdir()?;
     let sources = dir.path().join("sources.yml");
-    std::fs::write(
-        &sources,
-        format!("insecure_sources: [\"{}\"]\n", registry.host()),
-    )?;
+    write_sources(&sources, &[registry.host()])?;
     let bench = Bench {
         kwctl: Kwctl::new(kubewarden)?,
         dir: dir.path(),
@@ -155,7 +152,8 @@ struct Bench<'a> {
 struct Measured {
     verdict: &'static str,
     floor: Duration,
-    call_floor: Duration,
+    /// `None` when the case calls the host not at all: its floor is the plain floor.
+    call_floor: Option<Duration>,
     policies: Vec<Duration>,
 }
 
@@ -169,15 +167,14 @@ impl Measured {
                     " {} | {} | {} | {:.2} |",
                     micros(time),
                     signed_micros(time, self.floor),
-                    signed_micros(time, self.call_floor),
+                    signed_micros(time, self.call_floor.unwrap_or(self.floor)),
                     self.above_call_floor(time)
                 )
             })
             .collect();
-        let call_floor = match case.verify_calls {
-            0 => "(no calls)".to_owned(),
-            _ => micros(self.call_floor),
-        };
+        let call_floor = self
+            .call_floor
+            .map_or_else(|| "(no calls)".to_owned(), micros);
         format!(
             "| {} | {:.1} KB | {} | {} | {} | {call_floor} |{columns}",
             case.name,
@@ -190,7 +187,8 @@ impl Measured {
 
     /// The policy's cost above the host-call floor, as a share of the floor.
     fn above_call_floor(&self, time: Duration) -> f64 {
-        (time.as_secs_f64() - self.call_floor.as_secs_f64()) / self.floor.as_secs_f64()
+        let call_floor = self.call_floor.unwrap_or(self.floor);
+        (time.as_secs_f64() - call_floor.as_secs_f64()) / self.floor.as_secs_f64()
     }
 
     fn goal(&self, case: &Case, names: &[String]) -> Vec<String> {
@@ -223,32 +221,35 @@ impl Bench<'_> {
                 self.options.policies[0].display()
             );
         }
-        let call_floor = match calls.is_empty() {
+        // The host-call floor's module and its fastest median.
+        let mut call_floor = match calls.is_empty() {
             true => None,
-            false => Some(self.options.floor_build.build(
-                &self.kwctl,
-                self.dir,
-                &format!("call-floor-{}", case.name.replace([' ', ','], "-")),
-                &calls,
-                &answer,
-            )?),
+            false => Some((
+                self.options.floor_build.build(
+                    &self.kwctl,
+                    self.dir,
+                    &format!("call-floor-{}", case.name.replace([' ', ','], "-")),
+                    &calls,
+                    &answer,
+                )?,
+                Duration::MAX,
+            )),
         };
         let mut policies = vec![Duration::MAX; self.options.policies.len()];
         let mut floor = Duration::MAX;
-        let mut call_floor_time = Duration::MAX;
         for _ in 0..self.options.rounds.max(1) {
             for (policy, time) in self.options.policies.iter().zip(&mut policies) {
                 *time = (*time).min(self.bench(case, policy)?);
             }
             floor = floor.min(self.bench(case, &self.options.floor)?);
-            if let Some(call_floor) = &call_floor {
-                call_floor_time = call_floor_time.min(self.bench(case, call_floor)?);
+            if let Some((wasm, time)) = &mut call_floor {
+                *time = (*time).min(self.bench(case, wasm)?);
             }
         }
         Ok(Measured {
             verdict,
             floor,
-            call_floor: call_floor.map_or(floor, |_| call_floor_time),
+            call_floor: call_floor.map(|(_, time)| time),
             policies,
         })
     }
