@@ -1,6 +1,7 @@
-//! Embeds the case of a host-call floor: with `FLOOR_CASE=case.json` (written by `make bench`:
-//! `{"calls": [{"binding", "namespace", "operation", "payload"}], "answer": {...}}`), the
-//! policy makes those calls and gives that answer; without it, it makes none and accepts.
+//! Embeds the case of a host-call or reading floor: with `FLOOR_CASE=case.json` (written by
+//! `make bench`: `{"read": bool, "calls": [{"binding", "namespace", "operation", "payload"}],
+//! "answer": {...}}`), the policy reads its payload if `read`, makes those calls and gives that
+//! answer; without it, it reads nothing, makes no call and accepts.
 
 use std::path::PathBuf;
 
@@ -13,7 +14,7 @@ fn main() {
                 .unwrap_or_else(|e| panic!("FLOOR_CASE {}: {e}", PathBuf::from(&path).display()));
             serde_json::from_str(&text).expect("FLOOR_CASE holds a case")
         }
-        None => serde_json::json!({"calls": [], "answer": {"accepted": true}}),
+        None => serde_json::json!({"read": false, "calls": [], "answer": {"accepted": true}}),
     };
     let text = |value: &serde_json::Value, key: &str| -> String {
         let text = value[key]
@@ -36,11 +37,13 @@ fn main() {
         })
         .collect();
     let answer = format!("{:?}", case["answer"].to_string());
+    let read = case["read"].as_bool().expect("the case's read");
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("OUT_DIR")).join("case.rs");
     std::fs::write(
         out,
         format!(
-            "static CALLS: &[Call] = &[\n{calls}];\nstatic ANSWER: &[u8] = {answer}.as_bytes();\n"
+            "static READ: bool = {read};\nstatic CALLS: &[Call] = &[\n{calls}];\n\
+             static ANSWER: &[u8] = {answer}.as_bytes();\n"
         ),
     )
     .expect("case.rs written");

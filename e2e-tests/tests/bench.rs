@@ -1,6 +1,6 @@
 //! What `make bench` relies on, shown on the real kwctl: replaying a recording is no way to
 //! time a policy that calls the host, timing against a live registry is, and the host-call
-//! floor makes the policy's calls and gives its answer.
+//! and reading floors make the policy's calls and give its answer.
 
 use e2e_tests::bench::floor::{validation_response, FloorBuild};
 use e2e_tests::bench::objects::{admission_request, deployment};
@@ -61,7 +61,8 @@ fn a_replayed_recording_fails_every_call_after_the_first_and_a_live_registry_non
     let live = kwctl.bench(&timed, 1, None).unwrap();
     assert_eq!(live.failed_callbacks(), Vec::<String>::new());
 
-    // The host-call floor makes the policy's calls, payloads and all, and answers as it did.
+    // The host-call floor makes the policy's calls, payloads and all, and answers as it did;
+    // the reading floor too, after reading its payload.
     let text = std::fs::read_to_string(&recording).unwrap();
     let calls = recorded_wapc_calls(&text).unwrap();
     let answer = validation_response(&response, &request["object"]).unwrap();
@@ -69,21 +70,23 @@ fn a_replayed_recording_fails_every_call_after_the_first_and_a_live_registry_non
         crate_dir: repo_file("e2e-tests/floor-policy"),
         target_dir: repo_file("target/floor"),
     };
-    let floor = build
-        .build(&kwctl, dir.path(), "call-floor", &calls, &answer)
-        .unwrap()
-        .display()
-        .to_string();
-    let floor_recording = dir.path().join("floor-calls.yml");
-    let floor_run = Run {
-        policy: &floor,
-        record: Some(&floor_recording),
-        ..timed
-    };
-    let RunOutcome::Answered(floor_response) = kwctl.run(&floor_run).unwrap() else {
-        panic!("the floor refused its settings");
-    };
-    assert_eq!(floor_response, response);
-    let floor_calls = std::fs::read_to_string(&floor_recording).unwrap();
-    assert_eq!(recorded_wapc_calls(&floor_calls).unwrap(), calls);
+    for (name, read) in [("call-floor", false), ("read-floor", true)] {
+        let floor = build
+            .build(&kwctl, dir.path(), name, read, &calls, &answer)
+            .unwrap()
+            .display()
+            .to_string();
+        let floor_recording = dir.path().join(format!("{name}-calls.yml"));
+        let floor_run = Run {
+            policy: &floor,
+            record: Some(&floor_recording),
+            ..timed
+        };
+        let RunOutcome::Answered(floor_response) = kwctl.run(&floor_run).unwrap() else {
+            panic!("{name} refused its settings");
+        };
+        assert_eq!(floor_response, response, "{name}");
+        let floor_calls = std::fs::read_to_string(&floor_recording).unwrap();
+        assert_eq!(recorded_wapc_calls(&floor_calls).unwrap(), calls, "{name}");
+    }
 }

@@ -1,6 +1,8 @@
-//! The host-call floor of a case: the floor policy (`e2e-tests/floor-policy`) built with the
-//! case's host calls and answer embedded, so that it makes the calls the policy made, with
-//! the same payloads, and answers what the policy answered, without reading the request.
+//! The host-call and reading floors of a case: the floor policy (`e2e-tests/floor-policy`)
+//! built with the case's host calls and answer embedded, so that it makes the calls the policy
+//! made, with the same payloads, and answers what the policy answered, without reading the
+//! request (the host-call floor) or after reading it once with every value skipped (the
+//! reading floor).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,20 +20,21 @@ pub struct FloorBuild {
 }
 
 impl FloorBuild {
-    /// Builds and annotates the floor making `calls` and answering `answer` (the policy's
-    /// ValidationResponse) into `dir/NAME.wasm`.
+    /// Builds and annotates the floor reading its payload if `read`, making `calls` and
+    /// answering `answer` (the policy's ValidationResponse) into `dir/NAME.wasm`.
     pub fn build(
         &self,
         kwctl: &Kwctl,
         dir: &Path,
         name: &str,
+        read: bool,
         calls: &[WapcCall],
         answer: &Value,
     ) -> Result<PathBuf> {
         let case = dir.join(format!("{name}.json"));
         std::fs::write(
             &case,
-            serde_json::to_vec(&json!({"calls": calls, "answer": answer}))?,
+            serde_json::to_vec(&json!({"read": read, "calls": calls, "answer": answer}))?,
         )?;
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let output = Command::new(cargo)
@@ -51,7 +54,7 @@ impl FloorBuild {
             .context("cannot run cargo")?;
         ensure!(
             output.status.success(),
-            "building the host-call floor {name}: {}",
+            "building the floor {name}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
         let built = self.target_dir.join("wasm32-wasip1/wasm/floor_policy.wasm");

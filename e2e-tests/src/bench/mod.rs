@@ -1,7 +1,7 @@
 //! `make bench`: what the policy itself costs in the real host, on the path each case names.
 //! Every case runs against a live local registry holding images signed for real: `kwctl
 //! run` records the case's host calls and verdict, then `kwctl bench` times the policy and
-//! two floors in interleaved rounds, each in a kwctl whose host cache (successes kept 60 s
+//! its floors in interleaved rounds, each in a kwctl whose host cache (successes kept 60 s
 //! per request) its warm-up fills, as a warm policy-server's is:
 //!
 //! - the floor: the floor policy, which accepts without reading its payload (what the host
@@ -9,7 +9,10 @@
 //! - the host-call floor, on cases with host calls: the floor policy built with the case's
 //!   calls and answer ([`floor`]), which makes the same calls with the same payloads and
 //!   gives the same verdict and patch without reading the request (what the host spends on
-//!   that case whatever the policy does around the calls).
+//!   that case whatever the policy does around the calls);
+//! - the reading floor: the same, after reading its whole payload once with serde_json, every
+//!   value skipped (the least a policy that reads its request with serde pays above the
+//!   host-call floor, or above the floor where the case makes no call).
 //!
 //! A bench during which kwctl logs a failed host call is refused: every timed iteration made
 //! its calls and got the answers the recording got, so the verdict printed is theirs.
@@ -92,9 +95,12 @@ pub fn run(options: &BenchOptions) -> Result<()> {
         .iter()
         .map(|n| format!(" {n} | above floor | above call floor | above call floor / floor |"))
         .collect();
-    println!("| case | object | host calls | verdict | floor | host-call floor |{columns}");
     println!(
-        "|---|---|---|---|---|---|{}",
+        "| case | object | host calls | verdict | floor | host-call floor | reading floor | \
+         reading above call floor / floor |{columns}"
+    );
+    println!(
+        "|---|---|---|---|---|---|---|---|{}",
         "---|---|---|---|".repeat(names.len())
     );
     let all = cases(&CaseImages {
@@ -154,6 +160,7 @@ struct Measured {
     floor: Duration,
     /// `None` when the case calls the host not at all: its floor is the plain floor.
     call_floor: Option<Duration>,
+    read_floor: Duration,
     policies: Vec<Duration>,
 }
 
@@ -176,16 +183,18 @@ impl Measured {
             .call_floor
             .map_or_else(|| "(no calls)".to_owned(), micros);
         format!(
-            "| {} | {:.1} KB | {} | {} | {} | {call_floor} |{columns}",
+            "| {} | {:.1} KB | {} | {} | {} | {call_floor} | {} | {:.2} |{columns}",
             case.name,
             case.request["object"].to_string().len() as f64 / 1000.0,
             case.verify_calls,
             self.verdict,
             micros(self.floor),
+            micros(self.read_floor),
+            self.above_call_floor(self.read_floor),
         )
     }
 
-    /// The policy's cost above the host-call floor, as a share of the floor.
+    /// A cost above the host-call floor, as a share of the floor.
     fn above_call_floor(&self, time: Duration) -> f64 {
         let call_floor = self.call_floor.unwrap_or(self.floor);
         (time.as_secs_f64() - call_floor.as_secs_f64()) / self.floor.as_secs_f64()
@@ -198,15 +207,19 @@ impl Measured {
             .map(|(name, &time)| {
                 let share = self.above_call_floor(time);
                 let met = if share <= GOAL { "met" } else { "missed" };
-                format!("{}, {name}: {share:.2} ({met})", case.name)
+                format!(
+                    "{}, {name}: {share:.2} ({met}; reading the payload alone: {:.2})",
+                    case.name,
+                    self.above_call_floor(self.read_floor)
+                )
             })
             .collect()
     }
 }
 
 impl Bench<'_> {
-    /// Records the case for every policy, builds its host-call floor, then measures the
-    /// policies and the floors in interleaved rounds.
+    /// Records the case for every policy, builds its host-call and reading floors, then
+    /// measures the policies and the floors in interleaved rounds.
     fn case(&self, case: &Case) -> Result<Measured> {
         let mut recorded = Vec::new();
         for policy in &self.options.policies {
@@ -221,20 +234,24 @@ impl Bench<'_> {
                 self.options.policies[0].display()
             );
         }
-        // The host-call floor's module and its fastest median.
+        // The host-call and reading floors' modules and their fastest medians.
+        let build = |kind: &str, read: bool| {
+            let name = format!("{kind}-{}", case.name.replace([' ', ','], "-"));
+            let wasm = (self.options.floor_build).build(
+                &self.kwctl,
+                self.dir,
+                &name,
+                read,
+                &calls,
+                &answer,
+            )?;
+            Ok::<_, anyhow::Error>((wasm, Duration::MAX))
+        };
         let mut call_floor = match calls.is_empty() {
             true => None,
-            false => Some((
-                self.options.floor_build.build(
-                    &self.kwctl,
-                    self.dir,
-                    &format!("call-floor-{}", case.name.replace([' ', ','], "-")),
-                    &calls,
-                    &answer,
-                )?,
-                Duration::MAX,
-            )),
+            false => Some(build("call-floor", false)?),
         };
+        let mut read_floor = build("read-floor", true)?;
         let mut policies = vec![Duration::MAX; self.options.policies.len()];
         let mut floor = Duration::MAX;
         for _ in 0..self.options.rounds.max(1) {
@@ -245,11 +262,13 @@ impl Bench<'_> {
             if let Some((wasm, time)) = &mut call_floor {
                 *time = (*time).min(self.bench(case, wasm)?);
             }
+            read_floor.1 = read_floor.1.min(self.bench(case, &read_floor.0)?);
         }
         Ok(Measured {
             verdict,
             floor,
             call_floor: call_floor.map(|(_, time)| time),
+            read_floor: read_floor.1,
             policies,
         })
     }
