@@ -110,7 +110,8 @@ bench-manifests: annotated-policy.wasm | require-kwctl require-policy-server
 ## What the policy itself costs in the real `kwctl bench`, against a live local registry: the
 ## policy, the floor policy and each case's host-call and reading floors side by side, and the
 ## policy's cost above them (README "Performance"). Figures only, never pass/fail; refused if a
-## host call fails while timed. BENCH_ARGS="--policy other.wasm" times another build in the same rounds.
+## host call fails while timed. BENCH_ARGS="--policy other.wasm" times another build in the
+## same rounds.
 BENCH_ARGS ?=
 bench: annotated-policy.wasm floor-policy.wasm
 	$(CARGO) run -q --release -p e2e-tests --bin bench -- --policy $(CURDIR)/annotated-policy.wasm \

@@ -237,7 +237,7 @@ impl Bench<'_> {
         // The host-call and reading floors' modules and their fastest medians.
         let build = |kind: &str, read: bool| {
             let name = format!("{kind}-{}", case.name.replace([' ', ','], "-"));
-            let wasm = (self.options.floor_build).build(
+            let wasm = self.options.floor_build.build(
                 &self.kwctl,
                 self.dir,
                 &name,
@@ -262,7 +262,8 @@ impl Bench<'_> {
             if let Some((wasm, time)) = &mut call_floor {
                 *time = (*time).min(self.bench(case, wasm)?);
             }
-            read_floor.1 = read_floor.1.min(self.bench(case, &read_floor.0)?);
+            let (wasm, time) = &mut read_floor;
+            *time = (*time).min(self.bench(case, wasm)?);
         }
         Ok(Measured {
             verdict,
