@@ -19,7 +19,7 @@ pub struct Pin {
 
 /// `image` pinned to `digest`, keeping the user's spelling and tag.
 fn pinned(image: &str, digest: &str) -> String {
-    format!("{image}@{digest}")
+    [image, "@", digest].concat()
 }
 
 /// A pin for every container of a verified image written without a digest, of those
@@ -50,21 +50,22 @@ pub fn pins(
 }
 
 /// The object's text with `pins` applied; `None` when there is nothing to change.
-pub fn apply(object: &str, mut pins: Vec<Pin>) -> Option<String> {
+pub fn apply(object: &str, mut pins: Vec<Pin>) -> Result<Option<String>, String> {
     if pins.is_empty() {
-        return None;
+        return Ok(None);
     }
     pins.sort_by_key(|pin| pin.span.start);
     let mut mutated = String::with_capacity(object.len() + pins.len() * 72);
     let mut copied = 0;
     for pin in pins {
         mutated.push_str(&object[copied..pin.span.start]);
-        // Serialising a string cannot fail.
-        mutated.push_str(&serde_json::Value::String(pin.image).to_string());
+        let quoted = serde_json::to_string(&pin.image)
+            .map_err(|e| format!("cannot write the pinned image {:?}: {e}", pin.image))?;
+        mutated.push_str(&quoted);
         copied = pin.span.end;
     }
     mutated.push_str(&object[copied..]);
-    Some(mutated)
+    Ok(Some(mutated))
 }
 
 #[cfg(test)]
@@ -88,9 +89,9 @@ mod tests {
             },
         ];
         assert_eq!(
-            apply(object, pins).unwrap(),
+            apply(object, pins).unwrap().unwrap(),
             r#"{"a":1.50,"spec":{"containers":[{"image":"x:1@sha256:1"},{"image" : "y@sha256:2"}]},"z":"\u00e9"}"#
         );
-        assert_eq!(apply(object, Vec::new()), None);
+        assert_eq!(apply(object, Vec::new()), Ok(None));
     }
 }

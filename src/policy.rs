@@ -107,7 +107,7 @@ fn evaluate(
     for pin in &mut pins {
         pin.span = pin.span.start - offset..pin.span.end - offset;
     }
-    Ok(mutation::apply(text, pins).map_or(Verdict::Accept, Verdict::Mutate))
+    Ok(mutation::apply(text, pins)?.map_or(Verdict::Accept, Verdict::Mutate))
 }
 
 /// The object's text within `payload`, and where it starts there. The keys of `request`
