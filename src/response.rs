@@ -32,8 +32,8 @@ fn encode(answer: Answer) -> serde_json::Result<Vec<u8>> {
         Verdict::Reject(message) => (false, Some(message.as_str()), None),
         Verdict::Mutate(object) => (true, None, Some(object)),
     };
-    // Sized once for the whole answer: the mutated object, copied as it is, is most of
-    // it, and growing would copy it again. Escaping about doubles the text of the rest.
+    // Sized once for the whole answer: each growth would copy what is written so far, the
+    // report's text and then the mutated object. Escaping about doubles the report's text.
     let text: usize = (report.audit_annotations.iter())
         .map(|(key, value)| key.len() + value.len())
         .chain(report.warnings.iter().map(String::len))
